@@ -1,0 +1,55 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ifhook/ifhook/ifhook"
+)
+
+const shortUsage = `usage: qemu-ifup TAP | qemu-ifdown TAP
+       ifhook [-v] [--config FILE] up|down|explain [--json] [--down]|check|list [--json]|gc|version|help
+run 'ifhook help' for more
+`
+
+// Usage is the text of `ifhook help`. The man page says the same; a test
+// checks that every subcommand and exit status appears in both.
+func Usage() string {
+	var b strings.Builder
+	b.WriteString(`ifhook: QEMU's network hook. Attaches the TAP QEMU names to a bridge, by policy.
+
+Run by QEMU (symlinked as /etc/qemu-ifup and /etc/qemu-ifdown):
+  qemu-ifup TAP        attach TAP: set its MAC and MTU, enslave it to the bridge, set it up
+  qemu-ifdown TAP      detach TAP: off the bridge, down, MAC and MTU restored; gone is fine
+  (any name ending in "ifup" or "ifdown" works, e.g. script=/usr/libexec/ifhook/qemu-ifup)
+
+Run by people:
+  ifhook up TAP             what qemu-ifup does
+  ifhook down TAP           what qemu-ifdown does
+  ifhook explain TAP        the rule matched, the bridge chosen and every step ifup would
+                            take, changing nothing (--json for JSON, --down for ifdown)
+  ifhook check              validate the policy; print every problem as file:line
+  ifhook list               the TAPs ifhook attached: TAP, bridge, since (--json for JSON)
+  ifhook gc                 remove records of TAPs that no longer exist (QEMU killed)
+  ifhook version            print the version
+  ifhook help               print this
+
+Flags (after "ifhook" or after the subcommand):
+  -v, --verbose             print each step on stderr (also IFHOOK_VERBOSE=1)
+  --config FILE             policy file (also IFHOOK_CONFIG=FILE)
+
+Environment:
+  IFHOOK_CONFIG        policy file (default /etc/ifhook/config.toml; when that file does
+                       not exist, a built-in policy: bridge = "auto")
+  IFHOOK_STATE_DIR     records and lock (default /run/ifhook)
+  IFHOOK_VERBOSE=1     print each step
+  IFHOOK_LOCK_TIMEOUT  how long to wait for another ifhook (default 10s)
+  IFHOOK_SYSLOG        syslog socket (default /dev/log; "off" for none)
+
+Exit status (QEMU reports "network script ... failed with status N", N = exit x 256):
+`)
+	for _, c := range ifhook.ExitCodes {
+		fmt.Fprintf(&b, "  %3d  status %5d  %-15s %s\n", c.Code, c.Code*256, c.Name, c.Meaning)
+	}
+	return b.String()
+}

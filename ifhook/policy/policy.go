@@ -1,0 +1,227 @@
+// Package policy is ifhook's TOML policy: which bridge a TAP joins and how the
+// host side of the TAP is configured. It is pure (no netlink, no root) so that
+// parsing, validation and rule matching are tested anywhere.
+package policy
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+
+	"github.com/BurntSushi/toml"
+	"github.com/ifhook/ifhook/ifhook/internal/rawfile"
+)
+
+// DefaultPath is where ifhook looks for its policy.
+const DefaultPath = "/etc/ifhook/config.toml"
+
+// BuiltinName names the embedded default policy in messages.
+const BuiltinName = "(built-in policy)"
+
+// Auto as a bridge name means: the bridge that holds the default route (IPv4,
+// then IPv6), else the only bridge on the host.
+const Auto = "auto"
+
+//go:embed default.toml
+var defaultTOML []byte
+
+// Default returns the built-in policy.
+func Default() []byte { return defaultTOML }
+
+// TAPMAC says what ifup does to the host side's MAC address.
+type TAPMAC string
+
+const (
+	// TAPMACDerive gives the TAP a stable, high MAC (see HostTAPMAC).
+	TAPMACDerive TAPMAC = "derive"
+	// TAPMACKeep leaves the kernel's random MAC alone.
+	TAPMACKeep TAPMAC = "keep"
+)
+
+// Policy is a parsed, validated policy.
+type Policy struct {
+	File      string // file it came from, or BuiltinName
+	Bridge    string // for TAPs no rule matches: Auto, a bridge name, or "" (an error)
+	MACPrefix MACPrefix
+	TAPMAC    TAPMAC
+	Rules     []Rule
+
+	lines keyLines
+}
+
+// Rule is one [[rule]] table. All matchers given must match; a rule with none
+// matches every TAP.
+type Rule struct {
+	N      int    // 1-based position among the rules
+	Line   int    // line of its [[rule]] header
+	TAP    string // glob on the TAP name; "" matches any
+	Bridge string // bridge to join; "" means the top-level bridge setting
+	MTU    int    // 0: the bridge's MTU
+}
+
+// Choice is what the policy says for one TAP.
+type Choice struct {
+	Rule   *Rule  // nil when no rule matched and the top-level bridge applies
+	Bridge string // Auto, a name, or "" (no bridge chosen)
+	MTU    int    // 0: use the bridge's
+	Where  string // "file:line" of the setting that chose the bridge
+}
+
+// Where returns "file:line" for a key path, e.g. "bridge" or "rule.0".
+func (p *Policy) Where(keyPath string) string {
+	if n := p.lines.Line(keyPath); n > 0 {
+		return fmt.Sprintf("%s:%d", p.File, n)
+	}
+	return p.File
+}
+
+// String names a rule for messages: "rule 2 (tap = "vnet*")".
+func (r *Rule) String() string {
+	if r.TAP != "" {
+		return fmt.Sprintf("rule %d (tap = %q)", r.N, r.TAP)
+	}
+	return fmt.Sprintf("rule %d", r.N)
+}
+
+// Matches reports whether the rule applies to the TAP.
+func (r *Rule) Matches(tap string) bool {
+	if r.TAP != "" {
+		if ok, _ := path.Match(r.TAP, tap); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Match returns what the policy says for tap: the first rule that matches
+// wins; with none, the top-level bridge setting.
+func (p *Policy) Match(tap string) Choice {
+	for i := range p.Rules {
+		r := &p.Rules[i]
+		if !r.Matches(tap) {
+			continue
+		}
+		c := Choice{Rule: r, Bridge: r.Bridge, MTU: r.MTU, Where: fmt.Sprintf("%s:%d", p.File, r.Line)}
+		if c.Bridge == "" {
+			c.Bridge = p.Bridge
+		}
+		return c
+	}
+	return Choice{Bridge: p.Bridge, Where: p.Where("bridge")}
+}
+
+// Load reads the policy at file. When file is DefaultPath and does not
+// exist, the built-in policy applies: ifhook works before anyone writes one.
+// A file named explicitly (IFHOOK_CONFIG, --config) must exist.
+func Load(file string) (*Policy, error) {
+	data, err := rawfile.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) && file == DefaultPath {
+		return Parse(defaultTOML, BuiltinName)
+	}
+	if err != nil {
+		return nil, Problems{{File: file, Msg: fmt.Sprintf("cannot read policy: %v", unwrapPathError(err))}}
+	}
+	return Parse(data, file)
+}
+
+func unwrapPathError(err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// Parse decodes and validates a policy. name is used in messages. Every
+// problem is reported (as Problems), each with its line and key.
+func Parse(data []byte, name string) (*Policy, error) {
+	var tree map[string]any
+	if _, err := toml.Decode(string(data), &tree); err != nil {
+		return nil, Problems{fromTOML(name, err)}
+	}
+	d := &decoder{file: name, lines: scanKeyLines(string(data))}
+	p := d.policy(d.table("", tree))
+	if len(d.probs) > 0 {
+		return nil, d.probs
+	}
+	return p, nil
+}
+
+func fromTOML(name string, err error) *Error {
+	if pe, ok := errors.AsType[toml.ParseError](err); ok {
+		return &Error{File: name, Line: pe.Position.Line, Msg: "TOML syntax: " + pe.Message}
+	}
+	return &Error{File: name, Msg: "TOML: " + err.Error()}
+}
+
+// topKeys are the keys a policy may have at its top level.
+var topKeys = []string{"bridge", "mac_prefix", "tap_mac", "rule"}
+
+var ruleKeys = []string{"tap", "bridge", "mtu"}
+
+func (d *decoder) policy(t *table) *Policy {
+	p := &Policy{File: d.file, Bridge: Auto, MACPrefix: DefaultMACPrefix, TAPMAC: TAPMACDerive, lines: d.lines}
+
+	if s, ok := t.str("bridge", Auto); ok {
+		if s != Auto && s != "" {
+			if err := ValidIfName(s); err != nil {
+				d.problem("bridge", "%q: %v", s, err)
+			}
+		}
+		p.Bridge = s
+	}
+	if s, ok := t.str("mac_prefix", ""); ok {
+		prefix, err := ParseMACPrefix(s)
+		if err != nil {
+			d.problem("mac_prefix", "%v", err)
+		} else {
+			p.MACPrefix = prefix
+		}
+	}
+	if s, ok := t.str("tap_mac", ""); ok {
+		switch TAPMAC(s) {
+		case TAPMACDerive, TAPMACKeep:
+			p.TAPMAC = TAPMAC(s)
+		default:
+			d.problem("tap_mac", "%q: want \"derive\" or \"keep\"", s)
+		}
+	}
+	for i, rt := range t.tables("rule") {
+		p.Rules = append(p.Rules, d.rule(rt, i))
+	}
+	t.done(topKeys...)
+	return p
+}
+
+func (d *decoder) rule(t *table, i int) Rule {
+	r := Rule{N: i + 1, Line: d.lines.Line(t.path)}
+	if s, ok := t.str("tap", ""); ok {
+		if err := validGlob(s); err != nil {
+			d.problem(t.key("tap"), "%v", err)
+		} else if s == "" {
+			d.problem(t.key("tap"), "empty pattern matches nothing; leave the key out to match every TAP")
+		}
+		r.TAP = s
+	}
+	if s, ok := t.str("bridge", ""); ok {
+		switch {
+		case s == "":
+			d.problem(t.key("bridge"), "empty; leave the key out to use the top-level bridge setting")
+		case s == Auto:
+		default:
+			if err := ValidIfName(s); err != nil {
+				d.problem(t.key("bridge"), "%q: %v", s, err)
+			}
+		}
+		r.Bridge = s
+	}
+	if n, ok := t.integer("mtu", 0, 0, 65535); ok {
+		if n != 0 && n < 68 {
+			d.problem(t.key("mtu"), "%d is below the minimum Ethernet MTU of 68 (0 means the bridge's MTU)", n)
+		}
+		r.MTU = int(n)
+	}
+	t.done(ruleKeys...)
+	return r
+}

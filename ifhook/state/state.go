@@ -1,0 +1,176 @@
+// Package state keeps ifhook's records of what it changed, one small JSON
+// file per TAP under a runtime directory (/run/ifhook), and the lock that
+// serialises every change ifhook makes.
+//
+// Layout:
+//
+//	DIR/lock           flock(2)ed by every change; its mtime is the last sweep
+//	DIR/taps/TAP       what ifup changed on TAP, so ifdown can undo exactly that
+//
+// A record is "key=value" lines: read and written on the hot path of every
+// ifup and ifdown, it must cost next to nothing, and reflection-driven
+// encoders (encoding/json) cost more than the rest of a record's handling.
+// Unknown keys are ignored, so older binaries read newer records.
+package state
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ifhook/ifhook/ifhook/internal/rawfile"
+)
+
+// DefaultDir is where records live unless IFHOOK_STATE_DIR says otherwise.
+const DefaultDir = "/run/ifhook"
+
+// ErrLockTimeout is returned when another ifhook holds the lock too long.
+var ErrLockTimeout = errors.New("timed out waiting for the lock")
+
+// Snapshot is the part of a TAP's configuration ifhook may change.
+type Snapshot struct {
+	MAC    string `json:"mac,omitempty"`
+	MTU    int    `json:"mtu,omitempty"`
+	Master string `json:"master,omitempty"`
+	Up     bool   `json:"up"`
+}
+
+// Record says what ifup did to one TAP.
+type Record struct {
+	TAP    string    `json:"tap"`
+	Index  int       `json:"ifindex"` // tells this TAP from a later one with the same name
+	Bridge string    `json:"bridge"`
+	Since  time.Time `json:"since"`
+	Rule   string    `json:"rule,omitempty"` // which policy setting chose the bridge
+	Prev   Snapshot  `json:"prev"`           // before ifhook first touched it
+	Set    Snapshot  `json:"set"`            // what ifhook set
+
+	VM       string `json:"vm,omitempty"`        // QEMU's -name, when known
+	PID      int    `json:"qemu_pid,omitempty"`  // the QEMU that ran the hook
+	GuestMAC string `json:"guest_mac,omitempty"` // the guest NIC's MAC, when known
+}
+
+// Dir is a state directory.
+type Dir struct {
+	Path string
+}
+
+// Open makes sure the directory and its taps/ subdirectory exist (mode 0700:
+// records are root's business) and returns it.
+func Open(path string) (*Dir, error) {
+	taps := filepath.Join(path, "taps")
+	// Two mkdirs that usually find both there; MkdirAll only for a new
+	// deep path.
+	err := rawfile.Mkdir(path, 0o700)
+	if err == nil {
+		err = rawfile.Mkdir(taps, 0o700)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		err = os.MkdirAll(taps, 0o700)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state directory %s: %w", path, unwrap(err))
+	}
+	return &Dir{Path: path}, nil
+}
+
+func unwrap(err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return pe.Err
+	}
+	return err
+}
+
+func (d *Dir) recordPath(tap string) string {
+	return filepath.Join(d.Path, "taps", tap)
+}
+
+// Read returns the record for tap, or nil when there is none.
+func (d *Dir) Read(tap string) (*Record, error) {
+	data, err := rawfile.ReadFile(d.recordPath(tap))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read record %s: %w", d.recordPath(tap), unwrap(err))
+	}
+	r, err := Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("record %s is corrupt: %w", d.recordPath(tap), err)
+	}
+	return r, nil
+}
+
+// Write stores r atomically: a reader sees the old record or the new one,
+// never half of one. /run is tmpfs, so there is nothing to fsync for.
+func (d *Dir) Write(r *Record) error {
+	return writeAtomic(d.recordPath(r.TAP), r.Encode())
+}
+
+// Remove deletes the record for tap; a missing record is not an error.
+func (d *Dir) Remove(tap string) error {
+	err := rawfile.Remove(d.recordPath(tap))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove record %s: %w", d.recordPath(tap), unwrap(err))
+	}
+	return nil
+}
+
+// List returns every record, sorted by TAP name. Records that cannot be read
+// are returned as errors after the good ones are collected.
+func (d *Dir) List() ([]*Record, error) {
+	names, err := d.tapNames()
+	if err != nil {
+		return nil, err
+	}
+	var out []*Record
+	var errs []error
+	for _, tap := range names {
+		r, err := d.Read(tap)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if r != nil {
+			out = append(out, r)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func (d *Dir) tapNames() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(d.Path, "taps"))
+	if err != nil {
+		return nil, fmt.Errorf("list records in %s: %w", d.Path, unwrap(err))
+	}
+	var names []string
+	for _, e := range entries {
+		// Temporary files hold a ':', which no interface name may.
+		if name := e.Name(); !strings.Contains(name, ":") && e.Type().IsRegular() {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// writeAtomic writes data to a temporary file beside path and renames it
+// into place.
+func writeAtomic(path string, data []byte) error {
+	tmp := path + ":" + strconv.Itoa(os.Getpid()) + ".tmp"
+	err := rawfile.WriteFile(tmp, data, 0o600)
+	if err == nil {
+		err = rawfile.Rename(tmp, path)
+	}
+	if err != nil {
+		rawfile.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, unwrap(err))
+	}
+	return nil
+}
