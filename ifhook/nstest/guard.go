@@ -1,0 +1,43 @@
+package nstest
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+)
+
+// GuardRootNS runs the tests and then fails the run if the links of the
+// process's own network namespace changed (names, masters, up/down): the
+// tests must only ever touch namespaces they made. Use it as TestMain:
+//
+//	func TestMain(m *testing.M) { nstest.GuardRootNS(m) }
+func GuardRootNS(m *testing.M) {
+	before, err := snapshot()
+	code := m.Run()
+	if err == nil {
+		after, err2 := snapshot()
+		if err2 == nil && after != before {
+			fmt.Fprintf(os.Stderr, "nstest: the host's network namespace changed during the tests!\nbefore:\n%s\nafter:\n%s\n", before, after)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func snapshot() (string, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return "", err
+	}
+	var lines []string
+	for _, l := range links {
+		a := l.Attrs()
+		lines = append(lines, fmt.Sprintf("%s master=%d up=%v mtu=%d mac=%s", a.Name, a.MasterIndex, a.Flags&1 != 0, a.MTU, a.HardwareAddr))
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n"), nil
+}
