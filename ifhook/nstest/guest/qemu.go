@@ -1,0 +1,645 @@
+package guest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ifhook/ifhook/ifhook/nstest"
+)
+
+// Forever, as Options.Hold, keeps the guest up until it is stopped.
+const Forever time.Duration = -1
+
+// Options describe one guest. Only TAP and Script are usually needed, plus
+// the addresses and ping targets of the scenario.
+type Options struct {
+	// Name labels the guest in logs and in ps (-name); default: TAP.
+	Name string
+
+	// TAP is the host-side interface (-netdev tap,ifname=): QEMU opens it
+	// if it exists in the namespace, else creates it. Empty lets the kernel
+	// pick a name (tap0, ...), which the script then gets as $1.
+	TAP string
+	// Script and DownScript are run by QEMU, inside the namespace, with
+	// the TAP name as $1, after opening the TAP and after closing it
+	// (exit, SIGTERM; not SIGKILL). Empty means none ("no").
+	Script, DownScript string
+	// MAC of the guest's NIC; default a random 52:54:00:xx:xx:xx, so that
+	// guests sharing a bridge never collide (QEMU's own default is fixed).
+	MAC string
+
+	// Addrs are the NIC's addresses, "192.0.2.10/24" or "2001:db8::10/64".
+	Addrs []string
+	// Gateway, if set, is the default route (IPv4 or IPv6).
+	Gateway string
+	// Ping lists targets; Wait reports one Ping result for each, in order.
+	Ping []string
+	// PingWait is how long the guest keeps trying each target before it
+	// reports it unreachable (default 10s): long enough for a bridge port
+	// and ARP to settle, and the whole cost of each negative check.
+	PingWait time.Duration
+	// Hold keeps the guest up (answering pings) this long after its pings
+	// before it powers off; Forever holds until Stop. Zero powers off at
+	// once, which ends QEMU and so runs DownScript.
+	Hold time.Duration
+
+	// Memory in MiB (default 128).
+	Memory int
+	// Accel forces "kvm" or "tcg"; default: IFHOOK_GUEST_ACCEL, else KVM
+	// if a probe guest boots with it, else TCG.
+	Accel string
+	// NetdevOpts and DeviceOpts are appended to -netdev tap,... and to
+	// -device virtio-net-pci,... (e.g. "vhost=on", "mq=on").
+	NetdevOpts, DeviceOpts []string
+	// KernelArgs are appended to the kernel command line.
+	KernelArgs []string
+	// QEMUArgs are appended to QEMU's arguments.
+	QEMUArgs []string
+}
+
+// Ping is the outcome for one target.
+type Ping struct {
+	Target string
+	OK     bool // a reply came back within PingWait
+	Tries  int  // echo requests sent
+}
+
+// Result is what a guest reported.
+type Result struct {
+	Pings []Ping
+	// Ready is the time from starting QEMU to the guest's network being
+	// configured (boot time, mostly); Done to its last ping result.
+	Ready, Done time.Duration
+}
+
+// OK reports whether target replied. Wait fails unless every target has a
+// result, so a false here means a failed ping, not a missing one.
+func (r Result) OK(target string) bool {
+	for _, p := range r.Pings {
+		if p.Target == target {
+			return p.OK
+		}
+	}
+	return false
+}
+
+// Guest is one running QEMU.
+type Guest struct {
+	Name  string
+	Accel string    // "kvm" or "tcg"
+	MAC   string    // of the guest's NIC
+	Cmd   *exec.Cmd // the QEMU process: Cmd.Process.Pid, or SIGKILL it
+
+	opts    Options
+	con     *console
+	started time.Time
+	exited  chan struct{}
+	waitErr error // of Cmd.Wait, valid once exited is closed
+
+	stopOnce sync.Once
+	mu       sync.Mutex
+	logShown bool // the console log was already handed out in an error
+}
+
+// How long a guest may take to boot to READY, by accelerator. TCG boots of
+// the Debian kernel take a few seconds alone, but CI machines are shared.
+var bootBudget = map[string]time.Duration{"kvm": 30 * time.Second, "tcg": 120 * time.Second}
+
+// stopGrace is how long Stop waits after SIGTERM (QEMU running DownScript)
+// before it uses SIGKILL.
+const stopGrace = 15 * time.Second
+
+// Start boots a guest inside ns with opts. The QEMU process is stopped
+// (SIGTERM, then SIGKILL) when the test ends, whatever happens; if the test
+// failed, its console log is logged too.
+func (img *Image) Start(tb testing.TB, ns *nstest.NS, opts Options) *Guest {
+	tb.Helper()
+	qemu, err := qemuPath()
+	if err != nil {
+		skipOrFail(tb, err)
+	}
+	if opts.MAC == "" {
+		opts.MAC = randomMAC()
+	} else if m, err := net.ParseMAC(opts.MAC); err == nil {
+		opts.MAC = m.String() // as the guest will print it
+	}
+	if opts.Name == "" {
+		opts.Name = opts.TAP
+		if opts.Name == "" {
+			opts.Name = "guest"
+		}
+	}
+	if opts.Accel == "" {
+		opts.Accel = img.accel(tb, ns, qemu)
+	}
+	args, err := img.args(opts)
+	if err != nil {
+		tb.Fatalf("guest %s: %v", opts.Name, err)
+	}
+	g, err := launch(ns, qemu, args, opts)
+	if err != nil {
+		tb.Fatalf("guest %s: %v", opts.Name, err)
+	}
+	tb.Cleanup(func() {
+		g.Stop()
+		g.mu.Lock()
+		shown := g.logShown
+		g.mu.Unlock()
+		if tb.Failed() && !shown {
+			tb.Logf("console of guest %s (%s):\n%s", g.Name, g.Accel, g.Log())
+		}
+	})
+	return g
+}
+
+func qemuPath() (string, error) {
+	p, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		return "", missing("no qemu-system-x86_64 (package qemu-system-x86)")
+	}
+	return p, nil
+}
+
+// args builds QEMU's command line, validating opts on the way: everything
+// ends up in comma-separated QEMU options or on the kernel command line,
+// where a stray comma or space would silently mean something else.
+func (img *Image) args(o Options) ([]string, error) {
+	mac, err := net.ParseMAC(o.MAC)
+	if err != nil || len(mac) != 6 || mac[0]&1 != 0 {
+		return nil, fmt.Errorf("bad MAC %q (want a unicast Ethernet address)", o.MAC)
+	}
+	if _, ok := bootBudget[o.Accel]; !ok {
+		return nil, fmt.Errorf("bad Accel %q: want kvm or tcg", o.Accel)
+	}
+	if strings.ContainsAny(o.TAP, ", /") || len(o.TAP) > 15 {
+		return nil, fmt.Errorf("bad TAP name %q", o.TAP)
+	}
+	kargs := []string{"ifhook.mac=" + mac.String()}
+	var addrs []string
+	for _, a := range o.Addrs {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			return nil, fmt.Errorf("bad address: %v", err)
+		}
+		addrs = append(addrs, p.String())
+	}
+	if len(addrs) > 0 {
+		kargs = append(kargs, "ifhook.ip="+strings.Join(addrs, ","))
+	}
+	if o.Gateway != "" {
+		gw, err := netip.ParseAddr(o.Gateway)
+		if err != nil {
+			return nil, fmt.Errorf("bad gateway: %v", err)
+		}
+		kargs = append(kargs, "ifhook.gw="+gw.String())
+	}
+	var targets []string
+	for _, t := range o.Ping {
+		a, err := netip.ParseAddr(t)
+		if err != nil {
+			return nil, fmt.Errorf("bad ping target: %v", err)
+		}
+		if a.String() != t {
+			// Results are matched to targets by their text.
+			return nil, fmt.Errorf("ping target %q: write it as %q", t, a)
+		}
+		targets = append(targets, t)
+	}
+	if len(targets) > 0 {
+		kargs = append(kargs, "ifhook.ping="+strings.Join(targets, ","),
+			"ifhook.wait="+strconv.Itoa(seconds(o.pingWait())))
+	}
+	switch {
+	case o.Hold == Forever:
+		kargs = append(kargs, "ifhook.hold=-1")
+	case o.Hold > 0:
+		kargs = append(kargs, "ifhook.hold="+strconv.Itoa(seconds(o.Hold)))
+	case o.Hold < 0:
+		return nil, fmt.Errorf("bad Hold %v (use Forever)", o.Hold)
+	}
+	for _, k := range o.KernelArgs {
+		if k == "" || strings.ContainsAny(k, " \t\n") {
+			return nil, fmt.Errorf("bad kernel argument %q", k)
+		}
+	}
+
+	netdev := "tap,id=n0,script=" + qemuOpt(orNo(o.Script)) + ",downscript=" + qemuOpt(orNo(o.DownScript))
+	if o.TAP != "" {
+		netdev += ",ifname=" + o.TAP
+	}
+	for _, x := range o.NetdevOpts {
+		netdev += "," + x
+	}
+	// romfile= (none): the PXE option ROM is useless here, slows the boot,
+	// and would need the ipxe-qemu package.
+	device := "virtio-net-pci,netdev=n0,romfile=,mac=" + mac.String()
+	for _, x := range o.DeviceOpts {
+		device += "," + x
+	}
+	args := append(img.baseArgs(o, append(kargs, o.KernelArgs...)),
+		"-netdev", netdev, "-device", device)
+	return append(args, o.QEMUArgs...), nil
+}
+
+// baseArgs is a guest with no NIC: machine, console, kernel.
+func (img *Image) baseArgs(o Options, kargs []string) []string {
+	mem := o.Memory
+	if mem == 0 {
+		mem = 128
+	}
+	// Keep the kernel quiet and quick: the serial console is emulated a
+	// byte at a time, which under TCG costs real seconds.
+	cmdline := append([]string{"console=ttyS0", "quiet", "panic=-1"}, kargs...)
+	args := []string{
+		"-name", qemuOpt("ifhook-guest-" + o.Name),
+		"-nodefaults", "-no-user-config", "-display", "none",
+		"-serial", "stdio",
+		"-no-reboot", // panic=-1 and poweroff both end QEMU
+		"-accel", o.Accel,
+		"-m", strconv.Itoa(mem), "-smp", "1",
+		"-kernel", img.Kernel, "-initrd", img.Initrd,
+		"-append", strings.Join(cmdline, " "),
+	}
+	return args
+}
+
+func (o Options) pingWait() time.Duration {
+	if o.PingWait > 0 {
+		return o.PingWait
+	}
+	return 10 * time.Second
+}
+
+func seconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }
+
+func orNo(s string) string {
+	if s == "" {
+		return "no"
+	}
+	return s
+}
+
+// qemuOpt escapes a value inside a QEMU option list, where "," separates.
+func qemuOpt(s string) string { return strings.ReplaceAll(s, ",", ",,") }
+
+func randomMAC() string {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return fmt.Sprintf("52:54:00:%02x:%02x:%02x", b[0], b[1], b[2])
+}
+
+// launch starts QEMU inside ns. The process is forked from a thread locked
+// inside the namespace that then stays blocked in Cmd.Wait for as long as
+// QEMU runs, which is what lets us set Pdeathsig: the kernel sends it when
+// the *thread* that forked the child ends, so with nstest's throwaway
+// threads (NS.Start) it would kill QEMU at once. Here it only fires if the
+// test process itself dies (a test timeout, a crash), and takes QEMU along.
+// (Hence ns.Do around Start and Wait, rather than ns.Start.)
+func launch(ns *nstest.NS, qemu string, args []string, o Options) (*Guest, error) {
+	g := &Guest{
+		Name:   o.Name,
+		Accel:  o.Accel,
+		MAC:    o.MAC,
+		opts:   o,
+		con:    newConsole(),
+		exited: make(chan struct{}),
+	}
+	cmd := exec.Command(qemu, args...)
+	cmd.Stdout = g.con
+	cmd.Stderr = g.con // QEMU's own complaints belong in the same log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// A script's background child could hold the console pipe open after
+	// QEMU has gone; do not let that hang Wait.
+	cmd.WaitDelay = 5 * time.Second
+	g.Cmd = cmd
+
+	started := make(chan error, 1)
+	go func() {
+		err := ns.Do(func() error {
+			g.started = time.Now()
+			g.con.start = g.started
+			if err := cmd.Start(); err != nil {
+				return err
+			}
+			started <- nil
+			g.waitErr = cmd.Wait()
+			close(g.exited)
+			return nil
+		})
+		if err != nil {
+			started <- err // buffered, and nil was never sent
+		}
+	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("start %s: %w", qemu, err)
+	}
+	return g, nil
+}
+
+// PID is QEMU's process id.
+func (g *Guest) PID() int { return g.Cmd.Process.Pid }
+
+// Log returns the console output so far (the guest's serial console and
+// QEMU's own stdout/stderr).
+func (g *Guest) Log() string { return g.con.String() }
+
+// Exited is closed once QEMU has exited and been reaped.
+func (g *Guest) Exited() <-chan struct{} { return g.exited }
+
+// DefaultTimeout is what Wait uses for a zero timeout: the boot budget of
+// the accelerator plus every target's PingWait.
+func (g *Guest) DefaultTimeout() time.Duration {
+	return bootBudget[g.Accel] + time.Duration(len(g.opts.Ping))*(g.opts.pingWait()+2*time.Second)
+}
+
+// Wait waits until the guest has reported on every ping target (at once for
+// a guest with none, which is then just booted and configured). Its error,
+// for a timeout, a setup failure in the guest or QEMU exiting early,
+// carries the whole console log. timeout <= 0 means DefaultTimeout.
+func (g *Guest) Wait(timeout time.Duration) (Result, error) {
+	if timeout <= 0 {
+		timeout = g.DefaultTimeout()
+	}
+	if err := g.waitFor(g.con.done, "the results", timeout); err != nil {
+		return Result{}, err
+	}
+	res := g.con.result()
+	if len(res.Pings) != len(g.opts.Ping) {
+		return res, g.fail(fmt.Errorf("reported %d ping results for %d targets", len(res.Pings), len(g.opts.Ping)))
+	}
+	for i, p := range res.Pings {
+		if p.Target != g.opts.Ping[i] {
+			return res, g.fail(fmt.Errorf("result %d is for %s, want %s", i, p.Target, g.opts.Ping[i]))
+		}
+	}
+	return res, nil
+}
+
+// WaitReady waits until the guest's network is configured (it then answers
+// pings), e.g. before another guest pings it. timeout <= 0 means the boot
+// budget.
+func (g *Guest) WaitReady(timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = bootBudget[g.Accel]
+	}
+	return g.waitFor(g.con.ready, "READY", timeout)
+}
+
+func (g *Guest) waitFor(ch <-chan struct{}, what string, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return nil
+	case <-g.con.failed:
+		return g.fail(fmt.Errorf("guest error: %s", g.con.errorMsg()))
+	case <-g.exited:
+		// Cmd.Wait returns only after the output is all read and parsed,
+		// so a marker printed before exiting has been seen by now.
+		select {
+		case <-ch:
+			return nil
+		default:
+		}
+		return g.fail(fmt.Errorf("QEMU exited (%v) before %s", g.waitErr, what))
+	case <-t.C:
+		return g.fail(fmt.Errorf("%s did not come within %v (%s)", what, timeout, g.Accel))
+	}
+}
+
+// fail wraps err with the guest's name and console log.
+func (g *Guest) fail(err error) error {
+	g.mu.Lock()
+	g.logShown = true
+	g.mu.Unlock()
+	return fmt.Errorf("guest %s: %w\n--- console (%s, pid %d, %v since start) ---\n%s--- end of console ---",
+		g.Name, err, g.Accel, g.PID(), time.Since(g.started).Round(time.Millisecond), g.Log())
+}
+
+// WaitExit waits for QEMU to exit by itself (the guest powering off after
+// Hold), and returns its exit error.
+func (g *Guest) WaitExit(timeout time.Duration) error {
+	select {
+	case <-g.exited:
+		return g.waitErr
+	case <-time.After(timeout):
+		return g.fail(fmt.Errorf("QEMU still running after %v", timeout))
+	}
+}
+
+// Stop ends QEMU: SIGTERM, which QEMU handles by shutting down and running
+// DownScript, then SIGKILL if it is still there after a grace period. It
+// returns once QEMU is reaped; calling it again does nothing.
+func (g *Guest) Stop() {
+	g.stopOnce.Do(func() {
+		select {
+		case <-g.exited:
+			return
+		default:
+		}
+		// By PID, through os.Process: until Cmd.Wait has reaped it the
+		// PID cannot be reused, and after, Signal refuses.
+		_ = g.Cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-g.exited:
+		case <-time.After(stopGrace):
+			_ = g.Cmd.Process.Kill()
+			<-g.exited
+		}
+	})
+}
+
+// Kill ends QEMU with SIGKILL (no DownScript runs: the crash case) and
+// waits until it is reaped.
+func (g *Guest) Kill() {
+	_ = g.Cmd.Process.Kill()
+	<-g.exited
+}
+
+// console collects QEMU's output and picks out the guest's marker lines
+// ("IFHOOK-GUEST WORD key=value..."), as they arrive.
+type console struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	scanned int // bytes of buf already split into lines
+	start   time.Time
+
+	ready, done, failed, probed chan struct{}
+	res                         Result
+	errMsg                      string
+}
+
+func newConsole() *console {
+	return &console{
+		ready:  make(chan struct{}),
+		done:   make(chan struct{}),
+		failed: make(chan struct{}),
+		probed: make(chan struct{}),
+	}
+}
+
+func (c *console) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.buf.Write(p)
+	for {
+		rest := c.buf.Bytes()[c.scanned:]
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			break
+		}
+		c.line(strings.TrimRight(string(rest[:i]), "\r"))
+		c.scanned += i + 1
+	}
+	return len(p), nil
+}
+
+const marker = "IFHOOK-GUEST "
+
+func (c *console) line(l string) {
+	i := strings.Index(l, marker)
+	if i < 0 {
+		return
+	}
+	word, rest, _ := strings.Cut(l[i+len(marker):], " ")
+	kv := map[string]string{}
+	for _, f := range strings.Fields(rest) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			kv[k] = v
+		}
+	}
+	switch word {
+	case "READY":
+		c.res.Ready = time.Since(c.start)
+		closeOnce(c.ready)
+	case "RESULT":
+		tries, _ := strconv.Atoi(kv["tries"])
+		c.res.Pings = append(c.res.Pings, Ping{Target: kv["ping"], OK: kv["ok"] == "1", Tries: tries})
+	case "DONE":
+		c.res.Done = time.Since(c.start)
+		closeOnce(c.done)
+	case "ERROR":
+		c.errMsg = rest
+		closeOnce(c.failed)
+	case "PROBE":
+		closeOnce(c.probed)
+	}
+}
+
+func closeOnce(ch chan struct{}) {
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
+func (c *console) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String()
+}
+
+func (c *console) result() Result {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.res
+	r.Pings = append([]Ping(nil), r.Pings...)
+	return r
+}
+
+func (c *console) errorMsg() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.errMsg
+}
+
+// The accelerator is chosen once per process: probing costs a boot.
+var accelChoice struct {
+	mu     sync.Mutex
+	name   string
+	reason string
+}
+
+// probeTimeout bounds the KVM probe boot, which takes about a second when
+// KVM works; when it does not, the guest hangs or dies early. A broken
+// KVM thus costs 10 s per test process: set IFHOOK_GUEST_ACCEL=tcg there.
+const probeTimeout = 10 * time.Second
+
+// accel returns "kvm" or "tcg". /dev/kvm existing is not enough: nested
+// or restricted KVM may accept the VM and then hang or crash it, so a
+// probe guest has to boot under KVM to the point where /init runs.
+// IFHOOK_GUEST_ACCEL=kvm|tcg skips the probe.
+func (img *Image) accel(tb testing.TB, ns *nstest.NS, qemu string) string {
+	tb.Helper()
+	accelChoice.mu.Lock()
+	defer accelChoice.mu.Unlock()
+	if accelChoice.name != "" {
+		return accelChoice.name
+	}
+	name, reason := "tcg", ""
+	switch env := os.Getenv("IFHOOK_GUEST_ACCEL"); env {
+	case "kvm", "tcg":
+		name, reason = env, "IFHOOK_GUEST_ACCEL"
+	case "":
+		if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err != nil {
+			reason = fmt.Sprintf("no usable /dev/kvm: %v", err)
+		} else {
+			f.Close()
+			start := time.Now()
+			if err := img.probe(ns, qemu, "kvm"); err != nil {
+				reason = fmt.Sprintf("KVM probe failed: %v", err)
+			} else {
+				name, reason = "kvm", fmt.Sprintf("KVM probe booted in %v", time.Since(start).Round(time.Millisecond))
+			}
+		}
+	default:
+		tb.Fatalf("IFHOOK_GUEST_ACCEL=%q: want kvm or tcg", env)
+	}
+	accelChoice.name, accelChoice.reason = name, reason
+	tb.Logf("guest: using %s (%s)", name, reason)
+	return name
+}
+
+// probe boots a NIC-less guest that only reports PROBE and powers off.
+func (img *Image) probe(ns *nstest.NS, qemu, accel string) error {
+	o := Options{Name: "probe-" + accel, Accel: accel}
+	g, err := launch(ns, qemu, img.baseArgs(o, []string{"ifhook.probe=1"}), o)
+	if err != nil {
+		return err
+	}
+	defer g.Kill()
+	select {
+	case <-g.con.probed:
+		return nil
+	case <-g.exited:
+		select {
+		case <-g.con.probed:
+			return nil
+		default:
+		}
+		return fmt.Errorf("QEMU exited (%v) before /init ran: %s", g.waitErr, lastLines(g.Log(), 5))
+	case <-time.After(probeTimeout):
+		return fmt.Errorf("no boot within %v: %s", probeTimeout, lastLines(g.Log(), 5))
+	}
+}
+
+func lastLines(s string, n int) string {
+	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(ls) > n {
+		ls = ls[len(ls)-n:]
+	}
+	return strings.Join(ls, " | ")
+}
