@@ -1,0 +1,123 @@
+package qemu
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// FromParent reads the VM of the process that started this one: QEMU runs
+// its ifup and ifdown scripts as its own children (net/tap.c:
+// launch_script forks and execs them).
+func FromParent() (*VM, error) { return FromPID(os.Getppid()) }
+
+// FromPID reads the VM of QEMU process pid from /proc/PID/exe and
+// /proc/PID/cmdline. It fails with an error wrapping ErrNotQEMU when the
+// process is not a QEMU system emulator, fs.ErrNotExist when it is gone, and
+// fs.ErrPermission when its command line cannot be read. When only the
+// executable link is unreadable (another user's process), argv[0] stands in
+// for it, with a note.
+func FromPID(pid int) (*VM, error) {
+	if pid <= 0 {
+		return nil, fmt.Errorf("no process %d", pid)
+	}
+	dir := "/proc/" + strconv.Itoa(pid)
+	exe, exeErr := readlink(dir + "/exe")
+	if exeErr != nil && !errors.Is(exeErr, fs.ErrPermission) {
+		return nil, procErr(pid, exeErr)
+	}
+	exe, deleted := strings.CutSuffix(exe, " (deleted)")
+	if exeErr == nil && !IsQEMU(exe) {
+		return nil, fmt.Errorf("process %d runs %s: %w", pid, exe, ErrNotQEMU)
+	}
+	data, err := readBounded(dir+"/cmdline", maxBytes)
+	if err != nil {
+		return nil, procErr(pid, err)
+	}
+	args := splitCmdline(data)
+	if len(args) == 0 {
+		return nil, fmt.Errorf("process %d has an empty command line (exiting?): %w", pid, fs.ErrNotExist)
+	}
+	if exeErr != nil && !IsQEMU(args[0]) {
+		return nil, fmt.Errorf("process %d runs %s (by its argv[0]; %v): %w", pid, args[0], exeErr, ErrNotQEMU)
+	}
+	vm, err := Parse(args)
+	if err != nil {
+		return nil, fmt.Errorf("process %d: %w", pid, err)
+	}
+	vm.PID, vm.Exe = pid, exe
+	switch {
+	case exeErr != nil:
+		vm.Notes = append([]string{fmt.Sprintf("%v: judged QEMU by argv[0] %s", exeErr, args[0])}, vm.Notes...)
+	case deleted:
+		vm.Notes = append([]string{exe + " was replaced since QEMU started"}, vm.Notes...)
+	}
+	return vm, nil
+}
+
+// procErr makes a /proc read error say what it means for the process.
+func procErr(pid int, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, unix.ESRCH):
+		return fmt.Errorf("process %d is gone or has no executable (it exited, or is a kernel thread): %w", pid, err)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("process %d: not allowed to read its command line (another user's process, or /proc mounted with hidepid=): %w", pid, err)
+	}
+	return fmt.Errorf("process %d: %w", pid, err)
+}
+
+// readlink reads a symbolic link with one system call.
+func readlink(path string) (string, error) {
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlink(path, buf)
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: path, Err: err}
+	}
+	return string(buf[:n]), nil
+}
+
+// readBounded reads a /proc file of at most limit bytes with plain system
+// calls (no poller; see ifhook/internal/rawfile for why that matters to a
+// hook), failing with ErrTooLong beyond the limit.
+func readBounded(path string, limit int) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 0, 4096)
+	for {
+		if len(buf) > limit {
+			return nil, fmt.Errorf("%s: %w: more than %d bytes", path, ErrTooLong, limit)
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
+}
+
+// splitCmdline splits /proc/PID/cmdline, NUL-terminated arguments.
+func splitCmdline(data []byte) []string {
+	data = bytes.TrimSuffix(data, []byte{0})
+	if len(data) == 0 {
+		return nil
+	}
+	return strings.Split(string(data), "\x00")
+}

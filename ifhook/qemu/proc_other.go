@@ -1,0 +1,20 @@
+//go:build !linux
+
+package qemu
+
+import (
+	"errors"
+	"fmt"
+)
+
+// FromParent reads the VM of the process that started this one. It needs
+// Linux's /proc; elsewhere it fails with errors.ErrUnsupported.
+func FromParent() (*VM, error) { return nil, errUnsupported() }
+
+// FromPID reads the VM of QEMU process pid. It needs Linux's /proc;
+// elsewhere it fails with errors.ErrUnsupported.
+func FromPID(pid int) (*VM, error) { return nil, errUnsupported() }
+
+func errUnsupported() error {
+	return fmt.Errorf("reading a process's command line needs Linux /proc: %w", errors.ErrUnsupported)
+}
