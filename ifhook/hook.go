@@ -38,8 +38,11 @@ const DefaultSweepEvery = 30 * time.Second
 type Hook struct {
 	Policy *policy.Policy
 	Links  Links
-	State  *state.Dir // may be nil for Explain
-	Log    *Log
+	// Net makes the policy's bridges ([bridges.NAME]); nil when the Hook
+	// only attaches TAPs to bridges that exist. NewNet gives the real one.
+	Net   Net
+	State *state.Dir // may be nil for Explain
+	Log   *Log
 
 	LockTimeout time.Duration // 0: DefaultLockTimeout
 	SweepEvery  time.Duration // 0: DefaultSweepEvery
@@ -126,7 +129,58 @@ func (h *Hook) up(tap string) (*Plan, error) {
 		plan.record()
 	}
 	h.sweepIfDue(lock, tap)
+	if plan.wait > 0 {
+		// Other ifups need not wait while this port learns.
+		lock.Unlock()
+		h.waitForwarding(tap, plan.wait)
+	}
 	return plan, nil
+}
+
+// forwardWait is how long ifup waits for a new port of br to forward: with
+// STP on, a port listens and learns for a forward delay each before it
+// forwards, and a guest's first DHCP request sent meanwhile is lost. Zero
+// when STP is off or the policy says not to wait.
+func (h *Hook) forwardWait(br *rtnl.Link) time.Duration {
+	if br == nil || !br.STP {
+		return 0
+	}
+	if spec := h.Policy.Spec(br.Name); spec != nil && !spec.WaitForwarding {
+		return 0
+	}
+	delay := time.Duration(br.ForwardDelay) * 10 * time.Millisecond
+	if spec := h.Policy.Spec(br.Name); spec != nil && br.ForwardDelay == 0 {
+		delay = time.Duration(spec.ForwardDelay) * time.Second // a bridge not made yet
+	}
+	return 2*delay + 2*time.Second
+}
+
+// waitForwarding polls the port's STP state until it forwards, at most
+// for max. A port without carrier (nobody holds the TAP open) never
+// forwards, so it is not waited for.
+func (h *Hook) waitForwarding(tap string, max time.Duration) {
+	deadline := time.Now().Add(max)
+	state := -1
+	for {
+		l, err := h.Links.LinkByName(tap)
+		if err != nil {
+			return
+		}
+		state = l.PortState
+		if state == rtnl.PortForwarding {
+			h.Log.Debug("up %s: forwarding", tap)
+			return
+		}
+		if !l.Carrier {
+			h.Log.Debug("up %s: no carrier (no one holds the TAP open), not waiting for STP", tap)
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	h.Log.Notice("up %s: still %s after %s (STP); the guest may lose its first packets", tap, rtnl.PortStateName(state), max)
 }
 
 // annotate adds the policy setting behind a failed apply to its message.
@@ -184,6 +238,18 @@ func (h *Hook) planUp(tap string) (*Plan, error) {
 	if err != nil {
 		return plan, &kindError{KindOf(err), fmt.Errorf("%w (%s)", err, plan.Rule)}
 	}
+	var bp *bridgePlan
+	if spec := h.Policy.Spec(obs.BridgeName); obs.Bridge == nil && spec != nil {
+		// The policy describes the missing bridge: make it first, in
+		// the same all-or-nothing plan.
+		bp, err = h.planBridge(spec, nil, false)
+		if err != nil {
+			return plan, err
+		}
+		obs.Bridge = &rtnl.Link{Name: spec.Name, Kind: "bridge", MTU: bp.mtu, STP: bp.stp}
+		obs.NewBridge = bp.ref
+		plan.Notes = append(plan.Notes, fmt.Sprintf("makes bridge %s (model %s, bridges.%s at %s:%d)", spec.Name, spec.Model, spec.Name, h.Policy.File, spec.Line))
+	}
 	if tapLink.Master != 0 && obs.Bridge != nil && tapLink.Master != obs.Bridge.Index {
 		obs.OldMaster, _ = h.Links.LinkByIndex(tapLink.Master)
 	}
@@ -192,11 +258,27 @@ func (h *Hook) planUp(tap string) (*Plan, error) {
 		want.MAC = policy.HostTAPMAC(h.Policy.MACPrefix, tap)
 	}
 	steps, notes, err := PlanUp(obs, want)
-	plan.Steps, plan.Notes = steps, notes
+	plan.Notes = append(plan.Notes, notes...)
+	if bp != nil {
+		plan.Steps = append(bp.steps, steps...)
+	} else {
+		plan.Steps = steps
+	}
 	if err != nil {
 		return plan, &kindError{KindOf(err), fmt.Errorf("%w (%s)", err, plan.Rule)}
 	}
-	plan.record = func() { h.recordUp(plan, obs, want) }
+	if wait := h.forwardWait(obs.Bridge); wait > 0 {
+		plan.Notes = append(plan.Notes, fmt.Sprintf("waits up to %s for %s to forward (STP on %s)", wait, tap, obs.BridgeName))
+		plan.wait = wait
+	}
+	plan.record = func() {
+		if bp != nil {
+			if err := h.finishBridge(bp); err != nil {
+				h.Log.Notice("up %s: made bridge %s, but could not record it: %v", tap, bp.spec.Name, err)
+			}
+		}
+		h.recordUp(plan, obs, want)
+	}
 	return plan, nil
 }
 
@@ -359,7 +441,27 @@ func (h *Hook) down(tap string) (*Plan, error) {
 	if err := applyBestEffort(h.Links, plan.Steps, h.Log, "down "+tap); err != nil {
 		return plan, err // the record stays, for another ifdown or gc
 	}
-	return plan, h.removeRecord(tap, rec)
+	if err := h.removeRecord(tap, rec); err != nil {
+		return plan, err
+	}
+	return plan, h.removeIfEmpty(plan.Bridge)
+}
+
+// removeIfEmpty tears down a bridge whose policy says remove_when_empty
+// once its last guest port has left. Called with the lock held.
+func (h *Hook) removeIfEmpty(bridge string) error {
+	spec := h.Policy.Spec(bridge)
+	if bridge == "" || spec == nil || !spec.RemoveWhenEmpty {
+		return nil
+	}
+	if rec, err := h.State.ReadBridge(bridge); err != nil || rec == nil {
+		return nil // not ours to remove
+	}
+	_, err := h.teardownOne(bridge, false)
+	if KindOf(err) == KindNoBridge {
+		return nil // still has ports: not empty yet
+	}
+	return err
 }
 
 // planDown observes tap and its record and plans the detach. With

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/ifhook/ifhook/ifhook/rtnl"
 )
@@ -51,8 +52,9 @@ type Plan struct {
 	Steps  []Step
 	Notes  []string
 
-	record func() // for Up: what to record once applied
-	gone   bool   // for Down: the TAP no longer exists
+	record func()        // for Up: what to record once applied
+	wait   time.Duration // for Up: how long to wait for the port to forward (STP)
+	gone   bool          // for Down: the TAP no longer exists
 }
 
 // StepStrings returns the steps as ip(8) commands.
@@ -116,6 +118,9 @@ type Observed struct {
 	BridgeName string
 	Bridge     *rtnl.Link
 	OldMaster  *rtnl.Link // the TAP's master when it is not Bridge
+	// NewBridge is set when the bridge is made earlier in the same plan:
+	// Bridge then describes it as it will be, and its index comes later.
+	NewBridge *linkRef
 }
 
 // Want is how the policy wants the TAP configured.
@@ -162,8 +167,8 @@ func PlanUp(obs Observed, want Want) (steps []Step, notes []string, err error) {
 	if mtu != 0 && mtu != tap.MTU {
 		steps = append(steps, &setMTU{dev: tap.Name, index: tap.Index, to: mtu, from: tap.MTU})
 	}
-	if tap.Master != br.Index {
-		s := &setMaster{dev: tap.Name, index: tap.Index, master: br.Name, masterIndex: br.Index, fromIndex: tap.Master}
+	if tap.Master != br.Index || obs.NewBridge != nil {
+		s := &setMaster{dev: tap.Name, index: tap.Index, master: br.Name, masterIndex: br.Index, masterRef: obs.NewBridge, fromIndex: tap.Master}
 		if tap.Master != 0 {
 			s.from = fmt.Sprintf("index %d", tap.Master)
 			if obs.OldMaster != nil {

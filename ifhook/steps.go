@@ -12,12 +12,13 @@ import (
 type setAddress struct {
 	dev      string
 	index    int
+	ref      *linkRef // when set, the index is resolved at apply time
 	to, from net.HardwareAddr
 }
 
 func (s *setAddress) String() string { return linkCmd(s.dev, s.args()) }
 func (s *setAddress) args() string   { return "address " + s.to.String() }
-func (s *setAddress) linkIndex() int { return s.index }
+func (s *setAddress) linkIndex() int { return refIndex(s.ref, s.index) }
 func (s *setAddress) changes() (rtnl.Change, rtnl.Change) {
 	return rtnl.Change{MAC: s.to}, rtnl.Change{MAC: s.from}
 }
@@ -28,12 +29,13 @@ func (s *setAddress) Undo(l Links) error { return undoLink(l, s) }
 type setMTU struct {
 	dev      string
 	index    int
+	ref      *linkRef
 	to, from int
 }
 
 func (s *setMTU) String() string     { return linkCmd(s.dev, s.args()) }
 func (s *setMTU) args() string       { return fmt.Sprintf("mtu %d", s.to) }
-func (s *setMTU) linkIndex() int     { return s.index }
+func (s *setMTU) linkIndex() int     { return refIndex(s.ref, s.index) }
 func (s *setMTU) Do(l Links) error   { return doLink(l, s) }
 func (s *setMTU) Undo(l Links) error { return undoLink(l, s) }
 func (s *setMTU) changes() (rtnl.Change, rtnl.Change) {
@@ -45,8 +47,10 @@ func (s *setMTU) changes() (rtnl.Change, rtnl.Change) {
 type setMaster struct {
 	dev         string
 	index       int
+	ref         *linkRef
 	master      string
 	masterIndex int
+	masterRef   *linkRef // a bridge made earlier in the same plan
 	from        string
 	fromIndex   int
 }
@@ -58,17 +62,18 @@ func (s *setMaster) args() string {
 	}
 	return "master " + s.master
 }
-func (s *setMaster) linkIndex() int     { return s.index }
+func (s *setMaster) linkIndex() int     { return refIndex(s.ref, s.index) }
 func (s *setMaster) Do(l Links) error   { return doLink(l, s) }
 func (s *setMaster) Undo(l Links) error { return undoLink(l, s) }
 func (s *setMaster) changes() (rtnl.Change, rtnl.Change) {
-	return rtnl.Change{Master: rtnl.Ptr(s.masterIndex)}, rtnl.Change{Master: rtnl.Ptr(s.fromIndex)}
+	return rtnl.Change{Master: rtnl.Ptr(refIndex(s.masterRef, s.masterIndex))}, rtnl.Change{Master: rtnl.Ptr(s.fromIndex)}
 }
 
 // setUp sets a link administratively up or down.
 type setUp struct {
 	dev      string
 	index    int
+	ref      *linkRef
 	up, from bool
 }
 
@@ -79,11 +84,19 @@ func (s *setUp) args() string {
 	}
 	return "down"
 }
-func (s *setUp) linkIndex() int     { return s.index }
+func (s *setUp) linkIndex() int     { return refIndex(s.ref, s.index) }
 func (s *setUp) Do(l Links) error   { return doLink(l, s) }
 func (s *setUp) Undo(l Links) error { return undoLink(l, s) }
 func (s *setUp) changes() (rtnl.Change, rtnl.Change) {
 	return rtnl.Change{Up: rtnl.Ptr(s.up)}, rtnl.Change{Up: rtnl.Ptr(s.from)}
+}
+
+// refIndex is ref's index when there is a ref, else index.
+func refIndex(ref *linkRef, index int) int {
+	if ref != nil {
+		return ref.index
+	}
+	return index
 }
 
 // linkCmd is the ip(8) command for changes to one link.

@@ -160,7 +160,8 @@ func newHook(e env, log *ifhook.Log, withState bool) (*ifhook.Hook, func(), erro
 	if err != nil {
 		return nil, nil, &ifhook.Error{Kind: ifhook.KindSystem, Err: err}
 	}
-	h := &ifhook.Hook{Policy: pol, Links: conn, Log: log, LockTimeout: e.lockWait}
+	net := ifhook.NewNet(conn)
+	h := &ifhook.Hook{Policy: pol, Links: net, Net: net, Log: log, LockTimeout: e.lockWait}
 	if withState {
 		dir, err := state.Open(e.stateDir)
 		if err != nil {
@@ -193,13 +194,19 @@ func subcommand(args []string, e env, stdout, stderr io.Writer) int {
 	}
 	cmd, args := args[0], args[1:]
 	f := newFlags(cmd, &e, stderr)
-	var jsonOut, down *bool
+	var jsonOut, down, force, all, dryRun *bool
 	switch cmd {
 	case "explain":
 		jsonOut = f.fs.Bool("json", false, "print the plan as JSON")
 		down = f.fs.Bool("down", false, "explain ifdown instead of ifup")
-	case "list":
-		jsonOut = f.fs.Bool("json", false, "print the records as JSON")
+	case "list", "status", "doctor":
+		jsonOut = f.fs.Bool("json", false, "print JSON")
+	case "setup":
+		dryRun = f.fs.Bool("dry-run", false, "print what setup would do, changing nothing")
+	case "teardown":
+		force = f.fs.Bool("force", false, "tear down even bridges that still have guest ports")
+		all = f.fs.Bool("all", false, "every bridge ifhook made")
+		dryRun = f.fs.Bool("dry-run", false, "print what teardown would do, changing nothing")
 	}
 	if err := f.fs.Parse(args); err != nil {
 		return flagExit(err, stdout)
@@ -243,6 +250,19 @@ func subcommand(args []string, e env, stdout, stderr io.Writer) int {
 			return 64
 		}
 		return gc(e, stdout, stderr)
+	case "setup":
+		return setup(args, *dryRun, e, stdout, stderr)
+	case "teardown":
+		if *all == (len(args) > 0) {
+			fmt.Fprintf(stderr, "ifhook: teardown: name the bridges, or give --all (not both)\n")
+			fmt.Fprint(stderr, shortUsage)
+			return 64
+		}
+		return teardown(args, *force, *dryRun, e, stdout, stderr)
+	case "status":
+		return status(args, *jsonOut, e, stdout, stderr)
+	case "doctor":
+		return doctor(args, *jsonOut, e, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "ifhook %s (%s)\n", versionString(), runtime.Version())
 		return 0

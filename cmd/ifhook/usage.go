@@ -8,7 +8,8 @@ import (
 )
 
 const shortUsage = `usage: qemu-ifup TAP | qemu-ifdown TAP
-       ifhook [-v] [--config FILE] up|down|explain [--json] [--down]|check|list [--json]|gc|version|help
+       ifhook [-v] [--config FILE] SUBCOMMAND [ARGS]
+subcommands: up, down, explain, check, list, gc, setup, teardown, status, doctor, version, help
 run 'ifhook help' for more
 `
 
@@ -33,6 +34,20 @@ Run by people:
   ifhook gc                 remove records of TAPs that no longer exist (QEMU killed)
   ifhook version            print the version
   ifhook help               print this
+
+Bridges the policy describes ([bridges.NAME]: isolated, routed, nat, bridged):
+  ifhook setup [BRIDGE...]  make them now (ifup makes a missing one when a TAP needs it),
+                            or complete them (addresses, forwarding, NAT rule, uplink);
+                            --dry-run prints the steps
+  ifhook teardown --all | BRIDGE...
+                            remove what ifhook made: NAT rule, the forwarding it turned on,
+                            addresses, the bridge; a bridged uplink gets its addresses and
+                            routes back. Refuses a bridge with guest ports unless --force;
+                            --dry-run prints the steps
+  ifhook status [BRIDGE...] each policy bridge: model, exists, ports, addresses, NAT rule,
+                            and what setup would still do (--json for JSON)
+  ifhook doctor [BRIDGE...] check for traps that silently break guest networking and say how
+                            to fix each (exit 1 when it finds any; --json for JSON)
 
 Flags (after "ifhook" or after the subcommand):
   -v, --verbose             print each step on stderr (also IFHOOK_VERBOSE=1)

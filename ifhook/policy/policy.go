@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"sort"
 
 	"github.com/BurntSushi/toml"
 	"github.com/ifhook/ifhook/ifhook/internal/rawfile"
@@ -47,6 +48,7 @@ type Policy struct {
 	MACPrefix MACPrefix
 	TAPMAC    TAPMAC
 	Rules     []Rule
+	Bridges   map[string]*BridgeSpec // [bridges.NAME] tables: bridges ifhook may create
 
 	lines keyLines
 }
@@ -143,6 +145,7 @@ func Parse(data []byte, name string) (*Policy, error) {
 	d := &decoder{file: name, lines: scanKeyLines(string(data))}
 	p := d.policy(d.table("", tree))
 	if len(d.probs) > 0 {
+		sort.SliceStable(d.probs, func(i, j int) bool { return d.probs[i].Line < d.probs[j].Line })
 		return nil, d.probs
 	}
 	return p, nil
@@ -156,7 +159,7 @@ func fromTOML(name string, err error) *Error {
 }
 
 // topKeys are the keys a policy may have at its top level.
-var topKeys = []string{"bridge", "mac_prefix", "tap_mac", "rule"}
+var topKeys = []string{"bridge", "mac_prefix", "tap_mac", "rule", "bridges"}
 
 var ruleKeys = []string{"tap", "bridge", "mtu"}
 
@@ -190,6 +193,14 @@ func (d *decoder) policy(t *table) *Policy {
 	for i, rt := range t.tables("rule") {
 		p.Rules = append(p.Rules, d.rule(rt, i))
 	}
+	names, tabs := t.subtables("bridges")
+	if len(names) > 0 {
+		p.Bridges = make(map[string]*BridgeSpec, len(names))
+	}
+	for i, name := range names {
+		p.Bridges[name] = d.bridge(name, tabs[i])
+	}
+	d.checkBridges(p)
 	t.done(topKeys...)
 	return p
 }

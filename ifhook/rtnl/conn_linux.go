@@ -276,7 +276,7 @@ func parseLink(p []byte) (*Link, error) {
 		return nil, errors.New("short link message from the kernel")
 	}
 	// struct ifinfomsg: family, pad, type u16, index s32, flags u32, change u32
-	l := &Link{Index: int(int32(ne.Uint32(p[4:]))), Up: ne.Uint32(p[8:])&unix.IFF_UP != 0}
+	l := &Link{Index: int(int32(ne.Uint32(p[4:]))), Up: ne.Uint32(p[8:])&unix.IFF_UP != 0, PortState: -1}
 	eachAttr(p[unix.SizeofIfInfomsg:], func(t uint16, v []byte) {
 		switch t {
 		case unix.IFLA_IFNAME:
@@ -291,22 +291,86 @@ func parseLink(p []byte) (*Link, error) {
 			}
 		case unix.IFLA_ADDRESS:
 			l.MAC = net.HardwareAddr(append([]byte(nil), v...))
+		case unix.IFLA_CARRIER:
+			l.Carrier = len(v) >= 1 && v[0] != 0
 		case unix.IFLA_LINKINFO:
+			parseLinkInfo(l, v)
+		}
+	})
+	return l, nil
+}
+
+// parseLinkInfo reads IFLA_LINKINFO: the kind and its data, and for a
+// bridge port the port's state. The kind comes before its data.
+func parseLinkInfo(l *Link, b []byte) {
+	eachAttr(b, func(t uint16, v []byte) {
+		switch t {
+		case unix.IFLA_INFO_KIND:
+			l.Kind = unix.ByteSliceToString(v)
+		case unix.IFLA_INFO_DATA:
 			eachAttr(v, func(t uint16, v []byte) {
-				switch t {
-				case unix.IFLA_INFO_KIND:
-					l.Kind = unix.ByteSliceToString(v)
-				case unix.IFLA_INFO_DATA:
-					// tun's kind is "tun" whatever the mode; its data
-					// (IFLA_TUN_TYPE) is what tells a TAP from a TUN.
-					eachAttr(v, func(t uint16, v []byte) {
-						if t == unix.IFLA_TUN_TYPE && len(v) >= 1 {
-							l.TunType = int(v[0])
-						}
-					})
+				switch {
+				// tun's kind is "tun" whatever the mode; its data
+				// (IFLA_TUN_TYPE) tells a TAP from a TUN.
+				case l.Kind == "tun" && t == unix.IFLA_TUN_TYPE && len(v) >= 1:
+					l.TunType = int(v[0])
+				case l.Kind == "bridge" && t == unix.IFLA_BR_STP_STATE && len(v) >= 4:
+					l.STP = ne.Uint32(v) != 0
+				case l.Kind == "bridge" && t == unix.IFLA_BR_FORWARD_DELAY && len(v) >= 4:
+					l.ForwardDelay = int(ne.Uint32(v))
+				}
+			})
+		case unix.IFLA_INFO_SLAVE_KIND:
+			l.SlaveKind = unix.ByteSliceToString(v)
+		case unix.IFLA_INFO_SLAVE_DATA:
+			eachAttr(v, func(t uint16, v []byte) {
+				if l.SlaveKind == "bridge" && t == unix.IFLA_BRPORT_STATE && len(v) >= 1 {
+					l.PortState = int(v[0])
 				}
 			})
 		}
 	})
-	return l, nil
+}
+
+// CreateBridge creates a bridge, down, with its STP settings, MTU and MAC
+// in the same message, so it never exists with the kernel's defaults (STP
+// settings apply from the start; a MAC given at creation is fixed, so the
+// bridge never takes its ports' MACs as they come and go).
+// Equivalent to: ip link add NAME [address MAC] [mtu M] type bridge stp_state S forward_delay D
+func (c *Conn) CreateBridge(name string, o BridgeOptions) error {
+	m := newMsg(unix.RTM_NEWLINK, unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_EXCL)
+	m.ifinfo(0, 0, 0)
+	m.str(unix.IFLA_IFNAME, name)
+	if o.MTU != 0 {
+		m.u32(unix.IFLA_MTU, uint32(o.MTU))
+	}
+	if o.MAC != nil {
+		m.attr(unix.IFLA_ADDRESS, o.MAC)
+	}
+	info := m.nest(unix.IFLA_LINKINFO)
+	m.attr(unix.IFLA_INFO_KIND, []byte("bridge"))
+	data := m.nest(unix.IFLA_INFO_DATA)
+	// Forward delay before STP: the kernel refuses delays below 2 s while
+	// STP is on, and applies the attributes in its own order anyway.
+	m.u32(unix.IFLA_BR_FORWARD_DELAY, uint32(o.ForwardDelay*100))
+	stp := uint32(0)
+	if o.STP {
+		stp = 1
+	}
+	m.u32(unix.IFLA_BR_STP_STATE, stp)
+	m.end(data)
+	m.end(info)
+	return c.do(m, 0, nil)
+}
+
+// DeleteLink deletes a link.
+// Equivalent to: ip link del dev LINK
+func (c *Conn) DeleteLink(index int) error {
+	m := newMsg(unix.RTM_DELLINK, unix.NLM_F_ACK)
+	m.ifinfo(int32(index), 0, 0)
+	err := c.do(m, 0, nil)
+	if errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("index %d: %w", index, ErrNotFound)
+	}
+	return err
 }

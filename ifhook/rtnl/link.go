@@ -31,6 +31,49 @@ type Link struct {
 	Up      bool   // IFF_UP (administratively up)
 	MTU     int
 	MAC     net.HardwareAddr
+	Carrier bool // IFLA_CARRIER: the link has carrier (a TAP: QEMU holds it open)
+
+	// For bridges (Kind "bridge"):
+	STP          bool // kernel STP on
+	ForwardDelay int  // centiseconds (clock_t), as the kernel reports it
+
+	// For bridge ports (SlaveKind "bridge"):
+	SlaveKind string
+	PortState int // PortDisabled ... PortBlocking; -1 when not a bridge port
+}
+
+// Bridge port states (BR_STATE_* in linux/if_bridge.h).
+const (
+	PortDisabled   = 0
+	PortListening  = 1
+	PortLearning   = 2
+	PortForwarding = 3
+	PortBlocking   = 4
+)
+
+// PortStateName names a bridge port state as `bridge link` prints it.
+func PortStateName(s int) string {
+	switch s {
+	case PortDisabled:
+		return "disabled"
+	case PortListening:
+		return "listening"
+	case PortLearning:
+		return "learning"
+	case PortForwarding:
+		return "forwarding"
+	case PortBlocking:
+		return "blocking"
+	}
+	return "unknown"
+}
+
+// BridgeOptions are the settings a bridge is created with.
+type BridgeOptions struct {
+	STP          bool
+	ForwardDelay int // seconds
+	MTU          int // 0: the kernel's default
+	MAC          net.HardwareAddr
 }
 
 // IsTAP reports whether the link is a TAP (a tuntap device in tap mode).

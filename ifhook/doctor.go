@@ -1,0 +1,194 @@
+package ifhook
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/ifhook/ifhook/ifhook/policy"
+	"github.com/ifhook/ifhook/ifhook/rtnl"
+)
+
+// Finding is one trap `ifhook doctor` found: what is wrong, why it breaks
+// guest networking, and how to fix it.
+type Finding struct {
+	Bridge  string `json:"bridge,omitempty"` // "" for host-wide findings
+	Check   string `json:"check"`
+	Problem string `json:"problem"`
+	Fix     string `json:"fix"`
+}
+
+func (f Finding) String() string {
+	where := "host"
+	if f.Bridge != "" {
+		where = f.Bridge
+	}
+	return fmt.Sprintf("%s: %s: %s\n  fix: %s", where, f.Check, f.Problem, f.Fix)
+}
+
+// longForwardDelay is the STP forward delay past which doctor warns: a
+// port waits twice that before it forwards a guest's first packet.
+const longForwardDelay = 4 // seconds
+
+// Doctor checks the bridges (the policy's and every bridge on the host when
+// names is empty) for the traps that silently break guest networking. It
+// changes nothing.
+func (h *Hook) Doctor(names ...string) ([]Finding, error) {
+	n, err := h.net("")
+	if err != nil {
+		return nil, wrap("doctor", "", err)
+	}
+	bridges, err := h.doctorBridges(n, names)
+	if err != nil {
+		return nil, wrap("doctor", "", err)
+	}
+	var out []Finding
+	out = append(out, doctorNetfilter(n, len(bridges) > 0)...)
+	for _, name := range bridges {
+		fs, err := h.doctorBridge(n, name)
+		if err != nil {
+			return out, wrap("doctor", "", err)
+		}
+		out = append(out, fs...)
+	}
+	return out, nil
+}
+
+// doctorBridges returns the bridges to check.
+func (h *Hook) doctorBridges(n Net, names []string) ([]string, error) {
+	if len(names) > 0 {
+		for _, name := range names {
+			if err := policy.ValidIfName(name); err != nil {
+				return nil, errorf(KindUsage, "%q: %v", name, err)
+			}
+		}
+		return names, nil
+	}
+	seen := map[string]bool{}
+	for _, name := range h.Policy.BridgeNames() {
+		seen[name] = true
+	}
+	brs, err := n.Bridges()
+	if err != nil {
+		return nil, sysErr(err, "list bridges")
+	}
+	for _, b := range brs {
+		seen[b.Name] = true
+	}
+	out := make([]string, 0, len(seen))
+	for name := range seen {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// doctorNetfilter: with br_netfilter loaded, bridged frames go through the
+// IP firewall's FORWARD chain; a DROP policy there (Docker sets one)
+// silently drops guests' traffic on the bridge.
+func doctorNetfilter(n Net, any bool) []Finding {
+	if !any {
+		return nil
+	}
+	v, err := n.Sysctl("net.bridge.bridge-nf-call-iptables")
+	if err != nil || v != "1" {
+		return nil // br_netfilter not loaded, or not passing frames up
+	}
+	chains, err := n.ForwardDropChains()
+	if err != nil || len(chains) == 0 {
+		return nil
+	}
+	return []Finding{{
+		Check:   "br_netfilter",
+		Problem: fmt.Sprintf("br_netfilter passes bridged frames to the IP firewall, and its forward chain drops them by default (%s): guests on a bridge cannot reach each other or the LAN", strings.Join(chains, "; ")),
+		Fix:     "sysctl -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 (if nothing needs it), or accept bridged traffic: iptables -I FORWARD -m physdev --physdev-is-bridged -j ACCEPT",
+	}}
+}
+
+func (h *Hook) doctorBridge(n Net, name string) ([]Finding, error) {
+	spec := h.Policy.Spec(name)
+	br, err := n.LinkByName(name)
+	if errors.Is(err, rtnl.ErrNotFound) {
+		if spec == nil {
+			return []Finding{{Bridge: name, Check: "exists", Problem: "no such bridge", Fix: "create it, or describe it in the policy as [bridges." + name + "]"}}, nil
+		}
+		return h.doctorSpecOnly(n, spec), nil
+	}
+	if err != nil {
+		return nil, sysErr(err, "look up %s", name)
+	}
+	if !br.IsBridge() {
+		return []Finding{{Bridge: name, Check: "exists", Problem: fmt.Sprintf("%s is %s, not a bridge", name, br.Describe()), Fix: "name a bridge"}}, nil
+	}
+	var out []Finding
+	add := func(check, problem, fix string, args ...any) {
+		out = append(out, Finding{Bridge: name, Check: check, Problem: problem, Fix: fmt.Sprintf(fix, args...)})
+	}
+
+	if delay := br.ForwardDelay / 100; br.STP && delay > longForwardDelay {
+		add("stp", fmt.Sprintf("STP is on with a forward delay of %d s: each new port listens and learns for %d s before it forwards, and a guest's DHCP request in that time is lost", delay, 2*delay),
+			"ip link set %s type bridge stp_state 0 (a bridge of guests seldom needs STP), or forward_delay 200 (2 s); in the policy: stp = false or forward_delay = 2", name)
+	}
+
+	if spec != nil && spec.Model.Routes() {
+		v4, v6 := spec.Families()
+		for _, f := range []struct {
+			on  bool
+			key string
+		}{{v4, sysctlIPv4Forward}, {v6, sysctlIPv6Forward}} {
+			if !f.on {
+				continue
+			}
+			if v, err := n.Sysctl(f.key); err == nil && v != "1" {
+				add("forwarding", fmt.Sprintf("%s = %s: the host does not forward for this %s bridge, so guests reach the host only", f.key, v, spec.Model),
+					"sysctl -w %s=1 (ifhook setup %s does it)", f.key, name)
+			}
+		}
+	}
+
+	ports, err := n.Ports(br.Index)
+	if err != nil {
+		return nil, sysErr(err, "list ports of %s", name)
+	}
+	pinned := ""
+	if h.State != nil {
+		if rec, _ := h.State.ReadBridge(name); rec != nil {
+			pinned = rec.Uplink // a bridged model takes its uplink's MAC on purpose
+		}
+	}
+	for _, p := range ports {
+		if p.MTU < br.MTU {
+			add("mtu", fmt.Sprintf("port %s has MTU %d, below the bridge's %d: larger frames from other ports are dropped on it", p.Name, p.MTU, br.MTU),
+				"ip link set %s mtu %d", p.Name, br.MTU)
+		}
+		if n.IsWireless(p.Name) {
+			add("wireless", fmt.Sprintf("port %s is a Wi-Fi interface: most access points drop frames from MACs they did not associate, so guests behind it get nothing", p.Name),
+				"use a nat bridge (model = \"nat\", uplink = %q) for guests behind Wi-Fi", p.Name)
+		}
+		if macEqual(p.MAC, br.MAC) && p.Name != pinned {
+			add("mac", fmt.Sprintf("the bridge uses port %s's MAC %s: it follows its lowest port's MAC, so when %s leaves, the bridge's MAC changes and neighbours lose it for a while", p.Name, br.MAC, p.Name),
+				"pin it: ip link set %s address %s", name, br.MAC)
+		}
+	}
+	if spec != nil && spec.Model == policy.Bridged && spec.Uplink != "" && n.IsWireless(spec.Uplink) {
+		add("wireless", fmt.Sprintf("uplink %s is a Wi-Fi interface: it cannot be bridged on most access points", spec.Uplink),
+			"use model = \"nat\" with uplink = %q", spec.Uplink)
+	}
+	return out, nil
+}
+
+// doctorSpecOnly checks a policy bridge that does not exist yet.
+func (h *Hook) doctorSpecOnly(n Net, spec *policy.BridgeSpec) []Finding {
+	var out []Finding
+	if spec.STP && spec.ForwardDelay > longForwardDelay {
+		out = append(out, Finding{Bridge: spec.Name, Check: "stp", Problem: fmt.Sprintf("the policy asks for STP with a forward delay of %d s: guests wait %d s for the network", spec.ForwardDelay, 2*spec.ForwardDelay), Fix: "stp = false, or forward_delay = 2"})
+	}
+	if spec.Model == policy.Bridged && spec.Uplink != "" && n.IsWireless(spec.Uplink) {
+		out = append(out, Finding{Bridge: spec.Name, Check: "wireless", Problem: fmt.Sprintf("uplink %s is a Wi-Fi interface: it cannot be bridged on most access points", spec.Uplink), Fix: fmt.Sprintf("use model = \"nat\" with uplink = %q", spec.Uplink)})
+	}
+	if _, err := h.planBridge(spec, nil, false); err != nil {
+		out = append(out, Finding{Bridge: spec.Name, Check: "setup", Problem: err.Error(), Fix: "fix the policy or the host, then: ifhook setup " + spec.Name})
+	}
+	return out
+}

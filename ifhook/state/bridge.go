@@ -1,0 +1,201 @@
+package state
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ifhook/ifhook/ifhook/internal/rawfile"
+)
+
+// BridgeRecord says what ifhook made for one bridge of the policy, so
+// teardown removes exactly that (and puts back what it moved), whatever the
+// policy says by then. It lives at DIR/bridges/NAME.
+type BridgeRecord struct {
+	Bridge  string
+	Model   string
+	Since   time.Time
+	Created bool     // ifhook created the bridge (teardown deletes it)
+	Addrs   []string // addresses ifhook added to the bridge, CIDR
+	// Sysctls ifhook changed, key -> the value before.
+	Sysctls map[string]string
+	NAT     bool // ifhook added the bridge's NAT rule
+
+	// Bridged model: the uplink ifhook enslaved, and what it moved off it.
+	Uplink       string
+	UplinkUp     bool     // the uplink was up before
+	UplinkMaster string   // its master before ("" = none)
+	UplinkAddrs  []string // addresses moved to the bridge, CIDR
+	UplinkRoutes []string // routes moved to the bridge (see Route)
+}
+
+func (d *Dir) bridgePath(name string) string { return filepath.Join(d.Path, "bridges", name) }
+
+// ReadBridge returns the record of a bridge, or nil when there is none.
+func (d *Dir) ReadBridge(name string) (*BridgeRecord, error) {
+	data, err := rawfile.ReadFile(d.bridgePath(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read record %s: %w", d.bridgePath(name), unwrap(err))
+	}
+	r, err := DecodeBridge(data)
+	if err != nil {
+		return nil, fmt.Errorf("record %s is corrupt: %w", d.bridgePath(name), err)
+	}
+	return r, nil
+}
+
+// WriteBridge stores a bridge record atomically.
+func (d *Dir) WriteBridge(r *BridgeRecord) error {
+	if err := rawfile.Mkdir(filepath.Join(d.Path, "bridges"), 0o700); err != nil {
+		return fmt.Errorf("state directory %s: %w", d.Path, unwrap(err))
+	}
+	return writeAtomic(d.bridgePath(r.Bridge), r.Encode())
+}
+
+// RemoveBridge deletes a bridge record; a missing one is fine.
+func (d *Dir) RemoveBridge(name string) error {
+	err := rawfile.Remove(d.bridgePath(name))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove record %s: %w", d.bridgePath(name), unwrap(err))
+	}
+	return nil
+}
+
+// ListBridges returns every bridge record, sorted by name.
+func (d *Dir) ListBridges() ([]*BridgeRecord, error) {
+	entries, err := os.ReadDir(filepath.Join(d.Path, "bridges"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list records in %s: %w", d.Path, unwrap(err))
+	}
+	var out []*BridgeRecord
+	var errs []error
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ":") || !e.Type().IsRegular() {
+			continue
+		}
+		r, err := d.ReadBridge(e.Name())
+		if err != nil {
+			errs = append(errs, err)
+		} else if r != nil {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Bridge < out[j].Bridge })
+	return out, errors.Join(errs...)
+}
+
+// Encode renders the record as "key=value" lines; list values repeat their
+// key.
+func (r *BridgeRecord) Encode() []byte {
+	var b bytes.Buffer
+	put := func(k, v string) {
+		if v == "" {
+			return
+		}
+		if needsQuote(v) {
+			v = strconv.Quote(v)
+		}
+		fmt.Fprintf(&b, "%s=%s\n", k, v)
+	}
+	put("bridge", r.Bridge)
+	put("model", r.Model)
+	if !r.Since.IsZero() {
+		put("since", r.Since.UTC().Format(time.RFC3339))
+	}
+	put("created", strconv.FormatBool(r.Created))
+	for _, a := range r.Addrs {
+		put("addr", a)
+	}
+	keys := make([]string, 0, len(r.Sysctls))
+	for k := range r.Sysctls {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		put("sysctl."+k, r.Sysctls[k])
+	}
+	put("nat", strconv.FormatBool(r.NAT))
+	put("uplink", r.Uplink)
+	if r.Uplink != "" {
+		put("uplink.up", strconv.FormatBool(r.UplinkUp))
+		put("uplink.master", r.UplinkMaster)
+	}
+	for _, a := range r.UplinkAddrs {
+		put("uplink.addr", a)
+	}
+	for _, rt := range r.UplinkRoutes {
+		put("uplink.route", rt)
+	}
+	return b.Bytes()
+}
+
+// DecodeBridge parses a record written by Encode. Unknown keys are skipped.
+func DecodeBridge(data []byte) (*BridgeRecord, error) {
+	r := &BridgeRecord{}
+	for n, line := range strings.Split(string(data), "\n") {
+		if line == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("line %d: no '='", n+1)
+		}
+		if strings.HasPrefix(v, `"`) {
+			uq, err := strconv.Unquote(v)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %s: bad quoting", n+1, k)
+			}
+			v = uq
+		}
+		var err error
+		switch {
+		case k == "bridge":
+			r.Bridge = v
+		case k == "model":
+			r.Model = v
+		case k == "since":
+			r.Since, err = time.Parse(time.RFC3339, v)
+		case k == "created":
+			r.Created, err = strconv.ParseBool(v)
+		case k == "addr":
+			r.Addrs = append(r.Addrs, v)
+		case strings.HasPrefix(k, "sysctl."):
+			if r.Sysctls == nil {
+				r.Sysctls = map[string]string{}
+			}
+			r.Sysctls[strings.TrimPrefix(k, "sysctl.")] = v
+		case k == "nat":
+			r.NAT, err = strconv.ParseBool(v)
+		case k == "uplink":
+			r.Uplink = v
+		case k == "uplink.up":
+			r.UplinkUp, err = strconv.ParseBool(v)
+		case k == "uplink.master":
+			r.UplinkMaster = v
+		case k == "uplink.addr":
+			r.UplinkAddrs = append(r.UplinkAddrs, v)
+		case k == "uplink.route":
+			r.UplinkRoutes = append(r.UplinkRoutes, v)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %s: %w", n+1, k, err)
+		}
+	}
+	if r.Bridge == "" {
+		return nil, errors.New("no bridge= line")
+	}
+	return r, nil
+}
