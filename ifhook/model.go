@@ -433,6 +433,21 @@ func (h *Hook) teardownOne(name string, force bool) (*Plan, error) {
 	if err := applyBestEffort(h.Links, plan.Steps, h.Log, "teardown "+name); err != nil {
 		return plan, err // the record stays: teardown can be run again
 	}
+	for _, ho := range plan.handoff {
+		other, err := h.State.ReadBridge(ho.to)
+		if err != nil || other == nil {
+			continue
+		}
+		if other.Sysctls == nil {
+			other.Sysctls = map[string]string{}
+		}
+		if _, ok := other.Sysctls[ho.key]; !ok {
+			other.Sysctls[ho.key] = ho.old
+			if err := h.State.WriteBridge(other); err != nil {
+				return plan, &kindError{KindState, err}
+			}
+		}
+	}
 	if err := h.State.RemoveBridge(name); err != nil {
 		return plan, &kindError{KindState, err}
 	}
@@ -532,6 +547,9 @@ func (h *Hook) planRestoreForwarding(n Net, plan *Plan, rec *state.BridgeRecord)
 		}
 		if len(users) > 0 {
 			plan.Notes = append(plan.Notes, fmt.Sprintf("%s stays on: %s still routes", key, strings.Join(users, ", ")))
+			// The bridge that still routes inherits the duty of putting
+			// the old value back when it goes.
+			plan.handoff = append(plan.handoff, sysctlHandoff{key: key, old: rec.Sysctls[key], to: users[0]})
 			continue
 		}
 		cur, err := n.Sysctl(key)
@@ -608,6 +626,12 @@ func (h *Hook) planReleaseUplink(n Net, plan *Plan, rec *state.BridgeRecord, br 
 		plan.Steps = append(plan.Steps, &routeStep{net: n, ref: up, route: r})
 	}
 	return nil
+}
+
+// sysctlHandoff passes the value a sysctl had before ifhook to the record
+// of another bridge that still needs the sysctl as ifhook set it.
+type sysctlHandoff struct {
+	key, old, to string
 }
 
 // joinErrors joins errors on one line ("; "), keeping the first's Kind.

@@ -52,9 +52,10 @@ type Plan struct {
 	Steps  []Step
 	Notes  []string
 
-	record func()        // for Up: what to record once applied
-	wait   time.Duration // for Up: how long to wait for the port to forward (STP)
-	gone   bool          // for Down: the TAP no longer exists
+	record  func()          // for Up: what to record once applied
+	wait    time.Duration   // for Up: how long to wait for the port to forward (STP)
+	gone    bool            // for Down: the TAP no longer exists
+	handoff []sysctlHandoff // for Teardown: sysctls another bridge now answers for
 }
 
 // StepStrings returns the steps as ip(8) commands.

@@ -1,0 +1,544 @@
+package ifhook
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ifhook/ifhook/ifhook/nat"
+	"github.com/ifhook/ifhook/ifhook/nstest"
+	"github.com/ifhook/ifhook/ifhook/rtnl"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// newModelHook is newTestHook with a Net, so the Hook can make bridges.
+func newModelHook(t *testing.T, ns *nstest.NS, policyText string) *Hook {
+	t.Helper()
+	h, _ := newTestHook(t, ns, policyText)
+	h.Net = NewNet(ns.Conn)
+	return h
+}
+
+func addAddr(t *testing.T, ns *nstest.NS, dev, cidr string) {
+	t.Helper()
+	a, err := netlink.ParseAddr(cidr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Flags = unix.IFA_F_NODAD
+	if err := ns.Handle.AddrAdd(ns.Link(t, dev), a); err != nil {
+		t.Fatalf("add %s to %s: %v", cidr, dev, err)
+	}
+}
+
+func linkUp(t *testing.T, ns *nstest.NS, dev string) {
+	t.Helper()
+	if err := ns.Handle.LinkSetUp(ns.Link(t, dev)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// addrs lists a link's global addresses as strings, sorted.
+func addrs(t *testing.T, ns *nstest.NS, dev string) []string {
+	t.Helper()
+	list, err := ns.Handle.AddrList(ns.Link(t, dev), netlink.FAMILY_ALL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, a := range list {
+		if a.Scope == unix.RT_SCOPE_UNIVERSE {
+			out = append(out, a.IPNet.String())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// routes lists the routes through a link, as text, sorted.
+func routes(t *testing.T, ns *nstest.NS, dev string) []string {
+	t.Helper()
+	list, err := ns.Handle.RouteList(ns.Link(t, dev), netlink.FAMILY_ALL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range list {
+		if r.Dst != nil && r.Dst.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		out = append(out, r.String()[strings.Index(r.String(), "Dst:"):])
+	}
+	slices.Sort(out)
+	return out
+}
+
+func natHas(t *testing.T, ns *nstest.NS, bridge string) bool {
+	t.Helper()
+	tb, err := nat.Open(ns.FD())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, err := tb.HasBridge(bridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+const natPolicy = `
+bridge = "br-nat"
+[bridges.br-nat]
+model = "nat"
+address = "192.0.2.1/24"
+uplink = "up0"
+`
+
+func natHost(t *testing.T) *nstest.NS {
+	ns := nstest.New(t)
+	ns.AddVeth(t, "up0", "peer0")
+	addAddr(t, ns, "up0", "198.51.100.1/24")
+	linkUp(t, ns, "up0")
+	ns.AddTAP(t, "vnet0")
+	ns.AddTAP(t, "vnet1")
+	return ns
+}
+
+func TestModelNAT(t *testing.T) {
+	ns := natHost(t)
+	h := newModelHook(t, ns, natPolicy)
+	fwd := ns.Sysctl(t, "net.ipv4.ip_forward")
+
+	plan, err := h.Up("vnet0")
+	if err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	steps := strings.Join(plan.StepStrings(), "\n")
+	for _, w := range []string{"ip link add name br-nat", "ip addr add 192.0.2.1/24 dev br-nat", "sysctl -w net.ipv4.ip_forward=1", "masquerade", "master br-nat"} {
+		if !strings.Contains(steps, w) {
+			t.Errorf("plan lacks %q:\n%s", w, steps)
+		}
+	}
+	if got := ns.MasterName(t, "vnet0"); got != "br-nat" {
+		t.Fatalf("vnet0 on %q", got)
+	}
+	if got := addrs(t, ns, "br-nat"); !slices.Equal(got, []string{"192.0.2.1/24"}) {
+		t.Errorf("br-nat addresses %v", got)
+	}
+	if ns.Sysctl(t, "net.ipv4.ip_forward") != "1" || !natHas(t, ns, "br-nat") {
+		t.Fatal("forwarding or NAT rule missing")
+	}
+	if mac := ns.Link(t, "br-nat").Attrs().HardwareAddr; !macEqual(mac, stableBridgeMAC("br-nat")) {
+		t.Errorf("bridge MAC %s, want the stable %s", mac, stableBridgeMAC("br-nat"))
+	}
+
+	// The next TAP only attaches; setup finds nothing to do.
+	plan, err = h.Up("vnet1")
+	if err != nil || len(plan.Steps) != 3 {
+		t.Fatalf("second Up: %q, %v", plan.StepStrings(), err)
+	}
+	plans, err := h.Setup()
+	if err != nil || len(plans) != 1 || len(plans[0].Steps) != 0 {
+		t.Fatalf("Setup of a complete bridge: %+v, %v", plans, err)
+	}
+
+	// Teardown refuses while guests are attached.
+	_, err = h.Teardown(false, "br-nat")
+	if Exit(err) != 69 || !strings.Contains(err.Error(), "vnet0, vnet1") {
+		t.Fatalf("Teardown with ports: %v", err)
+	}
+	for _, tap := range []string{"vnet0", "vnet1"} {
+		if _, err := h.Down(tap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.Teardown(false, "br-nat"); err != nil {
+		t.Fatalf("Teardown: %v", err)
+	}
+	if ns.HasLink("br-nat") || natHas(t, ns, "br-nat") || ns.Sysctl(t, "net.ipv4.ip_forward") != fwd {
+		t.Fatal("teardown left the bridge, the NAT rule or forwarding behind")
+	}
+	if rec, _ := h.State.ReadBridge("br-nat"); rec != nil {
+		t.Fatal("teardown left the record")
+	}
+	if _, err := h.Teardown(false, "br-nat"); Exit(err) != 69 {
+		t.Fatalf("second teardown: %v, want 69 (nothing of ifhook's)", err)
+	}
+}
+
+// failingNet fails one kind of change, after the ones before it were made.
+type failingNet struct {
+	Net
+	failNAT, failRoute bool
+	natErr             error
+}
+
+func (f *failingNet) NAT() (NATTable, error) {
+	if f.natErr != nil {
+		return nil, f.natErr
+	}
+	t, err := f.Net.NAT()
+	if err != nil || !f.failNAT {
+		return t, err
+	}
+	return failingNAT{t}, nil
+}
+
+type failingNAT struct{ NATTable }
+
+func (failingNAT) Ensure(nat.Rule) (bool, error) { return false, errInjected }
+
+func (f *failingNet) AddRoute(r Route) error {
+	if f.failRoute {
+		if l, err := f.LinkByIndex(r.Index); err == nil && l.IsBridge() {
+			return errInjected
+		}
+	}
+	return f.Net.AddRoute(r)
+}
+
+func TestModelRollback(t *testing.T) {
+	ns := natHost(t)
+	h := newModelHook(t, ns, natPolicy)
+	h.Net = &failingNet{Net: h.Net, failNAT: true}
+	before := observe(t, ns, "vnet0")
+	fwd := ns.Sysctl(t, "net.ipv4.ip_forward")
+
+	_, err := h.Up("vnet0")
+	if !errors.Is(err, errInjected) {
+		t.Fatalf("Up: %v, want the injected failure", err)
+	}
+	if ns.HasLink("br-nat") {
+		t.Error("the bridge made before the failure is still there")
+	}
+	if ns.Sysctl(t, "net.ipv4.ip_forward") != fwd {
+		t.Error("forwarding not put back")
+	}
+	if observe(t, ns, "vnet0") != before {
+		t.Error("the TAP was changed")
+	}
+	if rec, _ := h.State.ReadBridge("br-nat"); rec != nil {
+		t.Error("a record of the failed bridge")
+	}
+}
+
+func TestModelBridged(t *testing.T) {
+	ns := nstest.New(t)
+	ns.AddVeth(t, "eth0", "lan0")
+	addAddr(t, ns, "eth0", "203.0.113.5/24")
+	addAddr(t, ns, "eth0", "2001:db8::5/64")
+	linkUp(t, ns, "eth0")
+	linkUp(t, ns, "lan0")
+	eth0 := ns.Link(t, "eth0")
+	if err := ns.Handle.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: net.ParseIP("203.0.113.1")}); err != nil {
+		t.Fatal(err)
+	}
+	ns.AddTAP(t, "vnet0")
+	beforeAddrs, beforeRoutes := addrs(t, ns, "eth0"), routes(t, ns, "eth0")
+	policyText := "bridge = \"br-lan\"\n[bridges.br-lan]\nmodel = \"bridged\"\nuplink = \"eth0\"\n"
+
+	t.Run("rollback", func(t *testing.T) {
+		h := newModelHook(t, ns, policyText)
+		h.Net = &failingNet{Net: h.Net, failRoute: true}
+		if _, err := h.Up("vnet0"); !errors.Is(err, errInjected) {
+			t.Fatalf("Up: %v, want the injected failure", err)
+		}
+		if ns.HasLink("br-lan") || ns.MasterName(t, "eth0") != "" {
+			t.Fatal("bridge or enslaved uplink left")
+		}
+		if got := addrs(t, ns, "eth0"); !slices.Equal(got, beforeAddrs) {
+			t.Fatalf("eth0 addresses %v, want %v", got, beforeAddrs)
+		}
+		if got := routes(t, ns, "eth0"); !slices.Equal(got, beforeRoutes) {
+			t.Fatalf("eth0 routes %v, want %v", got, beforeRoutes)
+		}
+	})
+
+	h := newModelHook(t, ns, policyText)
+	if _, err := h.Up("vnet0"); err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	if ns.MasterName(t, "eth0") != "br-lan" || ns.MasterName(t, "vnet0") != "br-lan" {
+		t.Fatal("eth0 or vnet0 not on br-lan")
+	}
+	if got := addrs(t, ns, "br-lan"); !slices.Equal(got, beforeAddrs) {
+		t.Errorf("br-lan addresses %v, want eth0's %v", got, beforeAddrs)
+	}
+	if got := addrs(t, ns, "eth0"); len(got) != 0 {
+		t.Errorf("eth0 kept %v", got)
+	}
+	if got := strings.Join(routes(t, ns, "br-lan"), "\n"); !strings.Contains(got, "Gw: 203.0.113.1") {
+		t.Errorf("default route not on br-lan: %s", got)
+	}
+	if !macEqual(ns.Link(t, "br-lan").Attrs().HardwareAddr, eth0.Attrs().HardwareAddr) {
+		t.Error("br-lan does not have eth0's MAC")
+	}
+	if _, err := h.Down("vnet0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Teardown(false); err != nil {
+		t.Fatalf("Teardown: %v", err)
+	}
+	if ns.HasLink("br-lan") || ns.MasterName(t, "eth0") != "" {
+		t.Fatal("bridge left, or eth0 still enslaved")
+	}
+	if got := addrs(t, ns, "eth0"); !slices.Equal(got, beforeAddrs) {
+		t.Errorf("eth0 addresses after teardown %v, want %v", got, beforeAddrs)
+	}
+	if got := routes(t, ns, "eth0"); !slices.Equal(got, beforeRoutes) {
+		t.Errorf("eth0 routes after teardown %v, want %v", got, beforeRoutes)
+	}
+}
+
+func TestModelBadInput(t *testing.T) {
+	ns := nstest.New(t)
+	ns.AddTAP(t, "vnet0")
+	ns.AddBridge(t, "br-other")
+	ns.AddVeth(t, "eth0", "peer0")
+	ns.AddVeth(t, "eth1", "peer1")
+	if err := ns.Handle.LinkSetMaster(ns.Link(t, "eth1"), ns.Link(t, "br-other")); err != nil {
+		t.Fatal(err)
+	}
+	addAddr(t, ns, "eth0", "192.0.2.1/24")
+	for _, tc := range []struct {
+		name, policy string
+		natErr       error
+		want         string
+	}{
+		{"missing uplink", "[bridges.b]\nmodel = \"bridged\"\nuplink = \"eth9\"\n", nil, "uplink eth9 of bridge b does not exist"},
+		{"uplink enslaved elsewhere", "[bridges.b]\nmodel = \"bridged\"\nuplink = \"eth1\"\n", nil, "already a port of br-other"},
+		{"uplink is a bridge", "[bridges.b]\nmodel = \"bridged\"\nuplink = \"br-other\"\n", nil, "is itself a bridge"},
+		{"address taken", "[bridges.b]\nmodel = \"routed\"\naddress = \"192.0.2.1/24\"\n", nil, "192.0.2.1/24 of bridge b is already on eth0"},
+		{"nftables unavailable", "[bridges.b]\nmodel = \"nat\"\naddress = \"198.51.100.1/24\"\n", errors.New("no nf_tables"), "nftables is unavailable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newModelHook(t, ns, "bridge = \"b\"\n"+tc.policy)
+			if tc.natErr != nil {
+				h.Net = &failingNet{Net: h.Net, natErr: tc.natErr}
+			}
+			before := observe(t, ns, "vnet0")
+			_, err := h.Up("vnet0")
+			if code := Exit(err); (code != 69 && code != 78) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Up: exit %d, %v; want 69/78 and %q", code, err, tc.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("message not one line: %q", err)
+			}
+			if ns.HasLink("b") || observe(t, ns, "vnet0") != before {
+				t.Fatal("something was left behind")
+			}
+		})
+	}
+}
+
+func TestModelRemoveWhenEmpty(t *testing.T) {
+	ns := nstest.New(t)
+	ns.AddTAP(t, "vnet0")
+	ns.AddTAP(t, "vnet1")
+	h := newModelHook(t, ns, "bridge = \"br-iso\"\n[bridges.br-iso]\nmodel = \"isolated\"\nremove_when_empty = true\n")
+	for _, tap := range []string{"vnet0", "vnet1"} {
+		if _, err := h.Up(tap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.Down("vnet0"); err != nil {
+		t.Fatal(err)
+	}
+	if !ns.HasLink("br-iso") {
+		t.Fatal("removed while a port remained")
+	}
+	if _, err := h.Down("vnet1"); err != nil {
+		t.Fatal(err)
+	}
+	if ns.HasLink("br-iso") {
+		t.Fatal("not removed when its last port left")
+	}
+	if rec, _ := h.State.ReadBridge("br-iso"); rec != nil {
+		t.Fatal("record left")
+	}
+}
+
+func TestModelForwardingShared(t *testing.T) {
+	ns := nstest.New(t)
+	h := newModelHook(t, ns, `
+[bridges.r1]
+model = "routed"
+address = "192.0.2.1/24"
+[bridges.r2]
+model = "routed"
+address = "198.51.100.1/24"
+`)
+	fwd := ns.Sysctl(t, "net.ipv4.ip_forward")
+	if _, err := h.Setup(); err != nil {
+		t.Fatal(err)
+	}
+	if ns.Sysctl(t, "net.ipv4.ip_forward") != "1" {
+		t.Fatal("forwarding off")
+	}
+	if _, err := h.Teardown(false, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	if ns.Sysctl(t, "net.ipv4.ip_forward") != "1" {
+		t.Fatal("forwarding turned off while r2 still routes")
+	}
+	if _, err := h.Teardown(false, "r2"); err != nil {
+		t.Fatal(err)
+	}
+	if ns.Sysctl(t, "net.ipv4.ip_forward") != fwd {
+		t.Fatal("forwarding not put back after the last routed bridge")
+	}
+}
+
+func TestSetupRepairsAndStatus(t *testing.T) {
+	ns := natHost(t)
+	h := newModelHook(t, ns, natPolicy)
+	sts, err := h.Status()
+	if err != nil || len(sts) != 1 || sts[0].Exists || len(sts[0].Missing) == 0 {
+		t.Fatalf("Status before setup: %+v, %v", sts, err)
+	}
+	if _, err := h.Setup("br-nat"); err != nil {
+		t.Fatal(err)
+	}
+	sts, err = h.Status("br-nat")
+	if err != nil || !sts[0].Exists || !sts[0].MadeByIfhook || sts[0].NAT != "present" || len(sts[0].Missing) != 0 {
+		t.Fatalf("Status after setup: %+v, %v", sts, err)
+	}
+	// Someone flushes the ruleset; status shows it and setup repairs it.
+	tb, _ := nat.Open(ns.FD())
+	if _, err := tb.Delete("br-nat"); err != nil {
+		t.Fatal(err)
+	}
+	sts, _ = h.Status("br-nat")
+	if sts[0].NAT != "missing" || len(sts[0].Missing) != 1 || !strings.Contains(sts[0].Missing[0], "masquerade") {
+		t.Fatalf("Status after the rule went: %+v", sts[0])
+	}
+	if _, err := h.Setup("br-nat"); err != nil {
+		t.Fatal(err)
+	}
+	if !natHas(t, ns, "br-nat") {
+		t.Fatal("setup did not put the NAT rule back")
+	}
+	if _, err := h.Setup("nosuch"); Exit(err) != 64 {
+		t.Fatalf("Setup of a bridge the policy lacks: %v", err)
+	}
+}
+
+func TestDoctor(t *testing.T) {
+	ns := nstest.New(t)
+	h := newModelHook(t, ns, "[bridges.br-rt]\nmodel = \"routed\"\naddress = \"192.0.2.1/24\"\n")
+	findings, err := h.Doctor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(findings) != 0 {
+		t.Fatalf("clean host: %v", findings)
+	}
+	if _, err := h.Setup(); err != nil {
+		t.Fatal(err)
+	}
+	// Trap 1: forwarding turned off behind ifhook's back.
+	if err := h.Net.SetSysctl(sysctlIPv4Forward, "0"); err != nil {
+		t.Fatal(err)
+	}
+	// Trap 2: a bridge with STP and the kernel's 15 s forward delay, whose
+	// MAC follows its port, which has a lower MTU.
+	ns.AddBridge(t, "br-stp")
+	if err := ns.Conn.DeleteLink(ns.Link(t, "br-stp").Attrs().Index); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.Conn.CreateBridge("br-stp", rtnl.BridgeOptions{STP: true, ForwardDelay: 15}); err != nil {
+		t.Fatal(err)
+	}
+	ns.AddVeth(t, "p0", "p1")
+	if err := ns.Handle.LinkSetMTU(ns.Link(t, "p0"), 1400); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.Handle.LinkSetMaster(ns.Link(t, "p0"), ns.Link(t, "br-stp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.Handle.LinkSetMTU(ns.Link(t, "br-stp"), 1500); err != nil {
+		t.Fatal(err)
+	}
+	findings, err = h.Doctor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range findings {
+		got[f.Bridge+" "+f.Check] = f.String()
+	}
+	for _, want := range []string{"br-rt forwarding", "br-stp stp", "br-stp mtu", "br-stp mac"} {
+		if got[want] == "" {
+			t.Errorf("no %q finding; got %v", want, findings)
+		}
+	}
+	for _, f := range findings {
+		if f.Fix == "" || f.Problem == "" {
+			t.Errorf("finding without problem or fix: %+v", f)
+		}
+	}
+	if fs, err := h.Doctor("br-rt"); err != nil || len(fs) != 1 {
+		t.Errorf("Doctor(br-rt): %v, %v", fs, err)
+	}
+}
+
+// TestWaitForwarding attaches a TAP that QEMU would hold open (so it has
+// carrier) to an STP bridge: ifup returns once the port forwards.
+func TestWaitForwarding(t *testing.T) {
+	ns := nstest.New(t)
+	var fds []*os.File
+	err := ns.Do(func() error {
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = "vnet0"
+		tap := &netlink.Tuntap{LinkAttrs: attrs, Mode: netlink.TUNTAP_MODE_TAP, NonPersist: true, Queues: 1}
+		if err := netlink.LinkAdd(tap); err != nil {
+			return err
+		}
+		fds = tap.Fds
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, f := range fds {
+			f.Close()
+		}
+	}()
+	h := newModelHook(t, ns, "bridge = \"br-stp\"\n[bridges.br-stp]\nmodel = \"isolated\"\nstp = true\nforward_delay = 2\n")
+	plan, err := h.Up("vnet0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(plan.Notes, func(n string) bool { return strings.Contains(n, "to forward (STP") }) {
+		t.Errorf("plan does not say it waits: %q", plan.Notes)
+	}
+	l, err := ns.Conn.LinkByName("vnet0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.PortState != rtnl.PortForwarding {
+		t.Fatalf("ifup returned with the port %s, want forwarding", rtnl.PortStateName(l.PortState))
+	}
+}
+
+func TestRouteEncode(t *testing.T) {
+	for _, r := range []Route{
+		{Gw: netip.MustParseAddr("203.0.113.1"), Table: 254, Protocol: 3},
+		{Dst: netip.MustParsePrefix("198.51.100.0/24"), Gw: netip.MustParseAddr("203.0.113.2"), Metric: 100, Table: 254, Src: netip.MustParseAddr("203.0.113.5")},
+		{Dst: netip.MustParsePrefix("2001:db8:1::/48"), Gw: netip.MustParseAddr("2001:db8::1"), IPv6: true, Table: 254, Scope: 0},
+	} {
+		got, err := DecodeRoute(r.Encode())
+		if err != nil || got != r {
+			t.Errorf("DecodeRoute(Encode(%+v)) = %+v, %v", r, got, err)
+		}
+	}
+	if _, err := DecodeRoute("dst=garbage"); err == nil {
+		t.Error("garbage decoded")
+	}
+}
