@@ -3,6 +3,7 @@ package ifhook
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ifhook/ifhook/ifhook/policy"
 	"github.com/ifhook/ifhook/ifhook/rtnl"
@@ -58,18 +59,21 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	subject := e.Op
+	var parts []string
+	if e.Op != "" {
+		parts = append(parts, e.Op)
+	}
 	if e.TAP != "" {
 		if policy.ValidIfName(e.TAP) == nil {
-			subject += " " + e.TAP
+			parts = append(parts, e.TAP)
 		} else {
-			subject += fmt.Sprintf(" %q", e.TAP)
+			parts = append(parts, fmt.Sprintf("%q", e.TAP))
 		}
 	}
-	if subject == "" {
+	if len(parts) == 0 {
 		return e.Err.Error()
 	}
-	return subject + ": " + e.Err.Error()
+	return strings.Join(parts, " ") + ": " + e.Err.Error()
 }
 
 func (e *Error) Unwrap() error { return e.Err }

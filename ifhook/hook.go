@@ -294,6 +294,9 @@ func describeChoice(p *policy.Policy, c policy.Choice) string {
 func (h *Hook) chooseBridge(c policy.Choice) (name, reason string, link *rtnl.Link, err error) {
 	switch c.Bridge {
 	case "":
+		if c.Rule != nil {
+			return "", "", nil, errorf(KindNoBridge, "no bridge chosen: %s names none and the policy sets bridge = \"\"", c.Rule)
+		}
 		return "", "", nil, errorf(KindNoBridge, "no bridge chosen: no rule matches and the policy sets bridge = \"\"")
 	case policy.Auto:
 		return h.autoBridge()

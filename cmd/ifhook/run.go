@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -93,8 +94,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) (c
 	case prog == "ifhook" || strings.HasPrefix(prog, "ifhook"):
 		return subcommand(args[1:], e, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "ifhook: run as %q; want a name ending in ifup or ifdown (qemu-ifup, qemu-ifdown) or ifhook\n", prog)
-	fmt.Fprint(stderr, shortUsage)
+	fmt.Fprintf(stderr, "ifhook: run as %q; want a name ending in ifup or ifdown (qemu-ifup, qemu-ifdown) or ifhook (run 'ifhook help')\n", oneLine(prog))
 	return 64
 }
 
@@ -103,14 +103,23 @@ func fail(stderr io.Writer, err error) int {
 	return ifhook.Exit(err)
 }
 
+// printable escapes control characters, so that a message holding a raw
+// argument stays on one line.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
+}
+
 // oneLine keeps a message on one line whatever it wraps.
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
 
 // hookMode is ifhook run as qemu-ifup or qemu-ifdown: exactly one argument.
 func hookMode(op ifhook.Op, args []string, e env, stdout, stderr io.Writer) int {
 	if len(args) != 1 {
-		fmt.Fprintf(stderr, "ifhook: %s: want exactly one argument, the TAP's name (QEMU passes it); got %d\n", op, len(args))
-		fmt.Fprint(stderr, shortUsage)
+		fmt.Fprintf(stderr, "ifhook: %s: want exactly one argument, the TAP's name (QEMU passes it); got %d (run 'ifhook help')\n", op, len(args))
 		return 64
 	}
 	return change(op, args[0], e, stdout, stderr)
@@ -185,11 +194,11 @@ func loadPolicy(e env) (*policy.Policy, error) {
 func subcommand(args []string, e env, stdout, stderr io.Writer) int {
 	global := newFlags("ifhook", &e, stderr)
 	if err := global.fs.Parse(args); err != nil {
-		return flagExit(err, stdout)
+		return flagExit(err, "", stdout, stderr)
 	}
 	args = global.fs.Args()
 	if len(args) == 0 {
-		fmt.Fprint(stderr, shortUsage)
+		fmt.Fprint(stderr, "ifhook: no subcommand (run 'ifhook help')\n")
 		return 64
 	}
 	cmd, args := args[0], args[1:]
@@ -209,15 +218,14 @@ func subcommand(args []string, e env, stdout, stderr io.Writer) int {
 		dryRun = f.fs.Bool("dry-run", false, "print what teardown would do, changing nothing")
 	}
 	if err := f.fs.Parse(args); err != nil {
-		return flagExit(err, stdout)
+		return flagExit(err, cmd, stdout, stderr)
 	}
 	args = f.fs.Args()
 	want := func(n int, what string) bool {
 		if len(args) == n {
 			return true
 		}
-		fmt.Fprintf(stderr, "ifhook: %s: want %s; got %d argument(s)\n", cmd, what, len(args))
-		fmt.Fprint(stderr, shortUsage)
+		fmt.Fprintf(stderr, "ifhook: %s: want %s; got %d argument(s) (run 'ifhook help')\n", cmd, what, len(args))
 		return false
 	}
 	switch cmd {
@@ -255,7 +263,6 @@ func subcommand(args []string, e env, stdout, stderr io.Writer) int {
 	case "teardown":
 		if *all == (len(args) > 0) {
 			fmt.Fprintf(stderr, "ifhook: teardown: name the bridges, or give --all (not both)\n")
-			fmt.Fprint(stderr, shortUsage)
 			return 64
 		}
 		return teardown(args, *force, *dryRun, e, stdout, stderr)
@@ -270,8 +277,7 @@ func subcommand(args []string, e env, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, Usage())
 		return 0
 	}
-	fmt.Fprintf(stderr, "ifhook: unknown subcommand %q\n", cmd)
-	fmt.Fprint(stderr, shortUsage)
+	fmt.Fprintf(stderr, "ifhook: unknown subcommand %q (run 'ifhook help')\n", cmd)
 	return 64
 }
 
@@ -282,8 +288,10 @@ type flags struct{ fs *flag.FlagSet }
 // stays ours (64).
 func newFlags(name string, e *env, stderr io.Writer) flags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, shortUsage) }
+	// The flag package's own messages go nowhere: flagExit prints one
+	// line (a raw argument could hold a newline) and -h is not an error.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	fs.BoolVar(&e.verbose, "v", e.verbose, "print each step")
 	fs.BoolVar(&e.verbose, "verbose", e.verbose, "print each step")
 	fs.Func("config", "policy `file` (default "+policy.DefaultPath+")", func(s string) error {
@@ -296,11 +304,16 @@ func newFlags(name string, e *env, stderr io.Writer) flags {
 	return flags{fs}
 }
 
-func flagExit(err error, stdout io.Writer) int {
+func flagExit(err error, cmd string, stdout, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, Usage())
 		return 0
 	}
+	where := "ifhook: "
+	if cmd != "" {
+		where += cmd + ": "
+	}
+	fmt.Fprintf(stderr, "%s%s (run 'ifhook help')\n", where, printable(err.Error()))
 	return 64
 }
 

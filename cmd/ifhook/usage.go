@@ -7,12 +7,6 @@ import (
 	"github.com/ifhook/ifhook/ifhook"
 )
 
-const shortUsage = `usage: qemu-ifup TAP | qemu-ifdown TAP
-       ifhook [-v] [--config FILE] SUBCOMMAND [ARGS]
-subcommands: up, down, explain, check, list, gc, setup, teardown, status, doctor, version, help
-run 'ifhook help' for more
-`
-
 // Usage is the text of `ifhook help`. The man page says the same; a test
 // checks that every subcommand and exit status appears in both.
 func Usage() string {

@@ -31,7 +31,8 @@ func ValidIfName(name string) error {
 		switch c := name[i]; {
 		case c == '/' || c == ':' || c == '%':
 			return fmt.Errorf("interface name contains %q", c)
-		case c == ' ' || (c >= '\t' && c <= '\r'):
+		// The kernel's isspace (lib/ctype.c) also counts 0xA0.
+		case c == ' ' || (c >= '\t' && c <= '\r') || c == 0xa0:
 			return errors.New("interface name contains whitespace")
 		case c < 0x20 || c == 0x7f:
 			return errors.New("interface name contains a control character")

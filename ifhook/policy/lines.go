@@ -8,67 +8,194 @@ import (
 // keyLines maps key paths to the line they are written on. BurntSushi/toml
 // keeps positions only per key name, so every [[rule]] would share one line;
 // this scanner counts array tables itself and gives each element its own path
-// ("rule.1.mtu"). It runs only on text that toml has already parsed, so it can
-// afford to be simple: it needs to understand headers and "key =" starts, and to
-// skip multi-line strings and arrays.
+// ("rule.1.mtu"). It runs only on text toml has already parsed, so it needs
+// to understand headers and where keys start, and to step over strings
+// (one- and multi-line), arrays, inline tables and comments.
 type keyLines map[string]int
+
+// scanner walks TOML text one byte at a time, keeping the line number.
+type scanner struct {
+	s    string
+	i    int
+	line int
+}
+
+func (sc *scanner) eof() bool { return sc.i >= len(sc.s) }
+func (sc *scanner) peek() byte { return sc.s[sc.i] }
+func (sc *scanner) next() byte {
+	c := sc.s[sc.i]
+	sc.i++
+	if c == '\n' {
+		sc.line++
+	}
+	return c
+}
+func (sc *scanner) has(p string) bool { return strings.HasPrefix(sc.s[sc.i:], p) }
+
+// skipBlank skips spaces and tabs (not newlines).
+func (sc *scanner) skipBlank() {
+	for !sc.eof() && (sc.peek() == ' ' || sc.peek() == '\t') {
+		sc.i++
+	}
+}
+
+// skipLine skips to the start of the next line.
+func (sc *scanner) skipLine() {
+	for !sc.eof() && sc.next() != '\n' {
+	}
+}
+
+// skipString skips a string starting at the current quote, one- or
+// multi-line, basic or literal.
+func (sc *scanner) skipString() {
+	q := sc.peek()
+	if sc.has(strings.Repeat(string(q), 3)) {
+		delim := strings.Repeat(string(q), 3)
+		sc.i += 3
+		for !sc.eof() {
+			if q == '"' && sc.peek() == '\\' {
+				sc.next()
+				if !sc.eof() {
+					sc.next()
+				}
+				continue
+			}
+			if sc.has(delim) {
+				sc.i += 3
+				// Up to two more quotes may close the string ("""a"""").
+				for n := 0; n < 2 && !sc.eof() && sc.peek() == q; n++ {
+					sc.i++
+				}
+				return
+			}
+			sc.next()
+		}
+		return
+	}
+	sc.i++
+	for !sc.eof() {
+		c := sc.peek()
+		if c == '\n' {
+			return // unterminated: toml refused it already
+		}
+		sc.i++
+		if q == '"' && c == '\\' && !sc.eof() {
+			sc.i++
+			continue
+		}
+		if c == q {
+			return
+		}
+	}
+}
+
+// skipValue skips a value, which may span lines inside brackets or
+// multi-line strings, and the comment after it.
+func (sc *scanner) skipValue() {
+	depth := 0
+	for !sc.eof() {
+		c := sc.peek()
+		switch {
+		case c == '"' || c == '\'':
+			sc.skipString()
+			continue
+		case c == '#':
+			sc.skipLine()
+			if depth == 0 {
+				return
+			}
+			continue
+		case c == '[' || c == '{':
+			depth++
+		case c == ']' || c == '}':
+			depth--
+		case c == '\n' && depth <= 0:
+			sc.next()
+			return
+		}
+		sc.next()
+	}
+}
+
+// readKey reads a (dotted, possibly quoted) key up to stop ('=' or ']'),
+// returning its parts.
+func (sc *scanner) readKey(stop byte) []string {
+	var parts []string
+	var cur strings.Builder
+	for !sc.eof() {
+		c := sc.peek()
+		switch {
+		case c == stop || c == '\n':
+			return append(parts, strings.TrimSpace(cur.String()))
+		case c == '.':
+			parts = append(parts, strings.TrimSpace(cur.String()))
+			cur.Reset()
+			sc.i++
+		case c == '"' || c == '\'':
+			start := sc.i
+			sc.skipString()
+			q := sc.s[start:sc.i]
+			if c == '"' {
+				if uq, err := strconv.Unquote(q); err == nil {
+					cur.WriteString(uq)
+					continue
+				}
+			}
+			cur.WriteString(strings.Trim(q, string(c)))
+		default:
+			cur.WriteByte(c)
+			sc.i++
+		}
+	}
+	return append(parts, strings.TrimSpace(cur.String()))
+}
 
 func scanKeyLines(text string) keyLines {
 	kl := keyLines{}
 	arrayLen := map[string]int{} // "rule" -> number of [[rule]] seen so far
-	table := ""                  // current table path, array elements resolved
-	var inString string          // `"""` or `'''` while inside a multi-line string
-	depth := 0                   // open brackets of a multi-line value
-	for i, line := range strings.Split(text, "\n") {
-		n := i + 1
-		s := strings.TrimSpace(line)
-		if inString != "" {
-			if strings.Count(s, inString)%2 == 1 {
-				inString = ""
-			}
-			continue
+	table := ""                  // the current table's path, array elements resolved
+	sc := &scanner{s: strings.TrimPrefix(text, "\ufeff"), line: 1}
+	for !sc.eof() {
+		sc.skipBlank()
+		if sc.eof() {
+			break
 		}
-		if depth > 0 {
-			depth += bracketDelta(s)
-			continue
-		}
-		if s == "" || s[0] == '#' {
-			continue
-		}
-		if strings.HasPrefix(s, "[[") {
-			name := resolve(arrayLen, splitKey(strings.TrimSpace(s[2:strings.Index(s+"]]", "]]")])))
+		line := sc.line
+		switch c := sc.peek(); {
+		case c == '\n' || c == '\r':
+			sc.next()
+		case c == '#':
+			sc.skipLine()
+		case sc.has("[["):
+			sc.i += 2
+			parts := sc.readKey(']')
+			// The last part is the array; the parts before it resolve
+			// to their latest elements.
+			name := join(resolve(arrayLen, parts[:len(parts)-1]), parts[len(parts)-1])
 			idx := arrayLen[name]
 			arrayLen[name] = idx + 1
 			table = join(name, strconv.Itoa(idx))
-			setOnce(kl, table, n)
-			continue
-		}
-		if s[0] == '[' {
-			end := strings.Index(s, "]")
-			if end < 0 {
-				continue
+			setOnce(kl, name, line)
+			setOnce(kl, table, line)
+			sc.skipLine()
+		case c == '[':
+			sc.i++
+			table = resolve(arrayLen, sc.readKey(']'))
+			setPrefixes(kl, table, line)
+			sc.skipLine()
+		default:
+			path := table
+			for _, k := range sc.readKey('=') {
+				path = join(path, k)
+				setOnce(kl, path, line) // dotted keys define their tables here
 			}
-			table = resolve(arrayLen, splitKey(strings.TrimSpace(s[1:end])))
-			setOnce(kl, table, n)
-			continue
-		}
-		eq := keyEnd(s)
-		if eq < 0 {
-			continue
-		}
-		path := table
-		for _, k := range splitKey(strings.TrimSpace(s[:eq])) {
-			path = join(path, k)
-		}
-		setOnce(kl, path, n)
-		value := strings.TrimSpace(s[eq+1:])
-		for _, q := range []string{`"""`, `'''`} {
-			if strings.HasPrefix(value, q) && strings.Count(value, q) == 1 {
-				inString = q
+			if !sc.eof() && sc.peek() == '=' {
+				sc.i++
+				sc.skipBlank()
+				sc.skipValue()
+			} else {
+				sc.skipLine()
 			}
-		}
-		if inString == "" {
-			depth = bracketDelta(value)
 		}
 	}
 	return kl
@@ -96,6 +223,19 @@ func setOnce(kl keyLines, path string, n int) {
 	}
 }
 
+// setPrefixes records a header's line for its path and every table it
+// implies ([a.b.c] defines a and a.b too, unless they came earlier).
+func setPrefixes(kl keyLines, path string, n int) {
+	for p := path; p != ""; {
+		setOnce(kl, p, n)
+		i := strings.LastIndexByte(p, '.')
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+}
+
 func join(a, b string) string {
 	if a == "" {
 		return b
@@ -103,8 +243,8 @@ func join(a, b string) string {
 	return a + "." + b
 }
 
-// resolve turns a header's key parts into a path, pointing any part that
-// names an array of tables at its latest element, as TOML does.
+// resolve turns key parts into a path, pointing any part that names an
+// array of tables at its latest element, as TOML does.
 func resolve(arrayLen map[string]int, parts []string) string {
 	path := ""
 	for _, p := range parts {
@@ -114,73 +254,4 @@ func resolve(arrayLen map[string]int, parts []string) string {
 		}
 	}
 	return path
-}
-
-// splitKey splits a dotted key, honouring quoted parts.
-func splitKey(s string) []string {
-	var parts []string
-	var cur strings.Builder
-	quote := byte(0)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0 && c == quote:
-			quote = 0
-		case quote != 0:
-			cur.WriteByte(c)
-		case c == '"' || c == '\'':
-			quote = c
-		case c == '.':
-			parts = append(parts, strings.TrimSpace(cur.String()))
-			cur.Reset()
-		default:
-			cur.WriteByte(c)
-		}
-	}
-	return append(parts, strings.TrimSpace(cur.String()))
-}
-
-// keyEnd returns the index of the '=' that ends the key on a line, or -1.
-func keyEnd(s string) int {
-	quote := byte(0)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0 && c == quote:
-			quote = 0
-		case quote != 0:
-		case c == '"' || c == '\'':
-			quote = c
-		case c == '=':
-			return i
-		case c == '#':
-			return -1
-		}
-	}
-	return -1
-}
-
-// bracketDelta counts '[' minus ']' outside strings and comments.
-func bracketDelta(s string) int {
-	d := 0
-	quote := byte(0)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0 && c == '\\' && quote == '"':
-			i++
-		case quote != 0 && c == quote:
-			quote = 0
-		case quote != 0:
-		case c == '"' || c == '\'':
-			quote = c
-		case c == '#':
-			return d
-		case c == '[' || c == '{':
-			d++
-		case c == ']' || c == '}':
-			d--
-		}
-	}
-	return d
 }

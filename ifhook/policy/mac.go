@@ -99,3 +99,56 @@ func HostMACFromGuest(guest net.HardwareAddr) net.HardwareAddr {
 	}
 	return mac
 }
+
+// QEMUDefaultMAC is the MAC QEMU gives a NIC that was given none (the
+// first; later ones count up from it): two VMs started without a MAC get
+// the same one, and cannot talk on a shared bridge.
+var QEMUDefaultMAC = net.HardwareAddr{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}
+
+// IsQEMUDefault reports whether mac is one QEMU hands out by default
+// (52:54:00:12:34:56 and up).
+func IsQEMUDefault(mac net.HardwareAddr) bool {
+	return len(mac) == 6 && mac[0] == 0x52 && mac[1] == 0x54 && mac[2] == 0 && mac[3] == 0x12 && mac[4] == 0x34 && mac[5] >= 0x56
+}
+
+// GuestMAC returns a stable guest MAC for a VM's NIC number index: the
+// prefix, then bytes hashed from the name and index. It never falls in
+// QEMU's default range, so a VM given it cannot collide with one that was
+// given none.
+func GuestMAC(prefix MACPrefix, name string, index int) net.HardwareAddr {
+	if len(prefix) == 0 {
+		prefix = DefaultMACPrefix
+	}
+	for salt := 0; ; salt++ {
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%s\x00%d\x00%d", name, index, salt)
+		sum := h.Sum64()
+		mac := make(net.HardwareAddr, 6)
+		copy(mac, prefix)
+		for i := len(prefix); i < 6; i++ {
+			mac[i] = byte(sum >> (8 * (i - len(prefix))))
+		}
+		if !IsQEMUDefault(mac) {
+			return mac
+		}
+	}
+}
+
+// CheckGuestMAC says what is wrong with a guest MAC, or nil: it must be a
+// unicast MAC that carries the prefix.
+func CheckGuestMAC(prefix MACPrefix, s string) (net.HardwareAddr, error) {
+	mac, err := net.ParseMAC(s)
+	if err != nil || len(mac) != 6 {
+		return nil, fmt.Errorf("%q is not a MAC address like 52:54:00:12:34:56", s)
+	}
+	if mac[0]&1 != 0 {
+		return mac, fmt.Errorf("%s is a multicast address; a NIC's must be unicast (lowest bit of the first octet clear)", mac)
+	}
+	if !prefix.Has(mac) {
+		return mac, fmt.Errorf("%s does not start with the guests' prefix %s", mac, prefix)
+	}
+	if IsQEMUDefault(mac) {
+		return mac, fmt.Errorf("%s is in QEMU's default range (52:54:00:12:34:56 and up): another VM started without a MAC gets it too", mac)
+	}
+	return mac, nil
+}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"path"
 	"sort"
+	"strings"
 
 	"github.com/BurntSushi/toml"
 	"github.com/ifhook/ifhook/ifhook/internal/rawfile"
@@ -41,12 +42,27 @@ const (
 	TAPMACKeep TAPMAC = "keep"
 )
 
+// GuestMACMode says what ifup does when it learns the guest's MAC from
+// QEMU's command line.
+type GuestMACMode string
+
+const (
+	// GuestMACOff ignores the guest's MAC beyond deriving the TAP's own.
+	GuestMACOff GuestMACMode = "off"
+	// GuestMACWarn warns about a MAC without mac_prefix or one QEMU chose
+	// (the default), and refuses a MAC another TAP on the bridge uses.
+	GuestMACWarn GuestMACMode = "warn"
+	// GuestMACEnforce refuses all three.
+	GuestMACEnforce GuestMACMode = "enforce"
+)
+
 // Policy is a parsed, validated policy.
 type Policy struct {
 	File      string // file it came from, or BuiltinName
 	Bridge    string // for TAPs no rule matches: Auto, a bridge name, or "" (an error)
 	MACPrefix MACPrefix
 	TAPMAC    TAPMAC
+	GuestMAC  GuestMACMode // what to do about guest MACs read from QEMU's command line
 	Rules     []Rule
 	Bridges   map[string]*BridgeSpec // [bridges.NAME] tables: bridges ifhook may create
 
@@ -59,6 +75,7 @@ type Rule struct {
 	N      int    // 1-based position among the rules
 	Line   int    // line of its [[rule]] header
 	TAP    string // glob on the TAP name; "" matches any
+	VM     string // glob on the VM's name (QEMU's -name); "" matches any
 	Bridge string // bridge to join; "" means the top-level bridge setting
 	MTU    int    // 0: the bridge's MTU
 }
@@ -79,30 +96,47 @@ func (p *Policy) Where(keyPath string) string {
 	return p.File
 }
 
-// String names a rule for messages: "rule 2 (tap = "vnet*")".
+// String names a rule for messages: "rule 2 (tap = "vnet*", vm = "web-*")".
 func (r *Rule) String() string {
+	var m []string
 	if r.TAP != "" {
-		return fmt.Sprintf("rule %d (tap = %q)", r.N, r.TAP)
+		m = append(m, fmt.Sprintf("tap = %q", r.TAP))
 	}
-	return fmt.Sprintf("rule %d", r.N)
+	if r.VM != "" {
+		m = append(m, fmt.Sprintf("vm = %q", r.VM))
+	}
+	if len(m) == 0 {
+		return fmt.Sprintf("rule %d", r.N)
+	}
+	return fmt.Sprintf("rule %d (%s)", r.N, strings.Join(m, ", "))
 }
 
-// Matches reports whether the rule applies to the TAP.
-func (r *Rule) Matches(tap string) bool {
+// Matches reports whether the rule applies to the TAP of the VM (vm ""
+// when the VM is not known: a rule with a vm matcher then does not match).
+func (r *Rule) Matches(tap, vm string) bool {
 	if r.TAP != "" {
 		if ok, _ := path.Match(r.TAP, tap); !ok {
+			return false
+		}
+	}
+	if r.VM != "" {
+		if ok, _ := path.Match(r.VM, vm); !ok || vm == "" {
 			return false
 		}
 	}
 	return true
 }
 
-// Match returns what the policy says for tap: the first rule that matches
-// wins; with none, the top-level bridge setting.
-func (p *Policy) Match(tap string) Choice {
+// Match returns what the policy says for tap when the VM is not known.
+func (p *Policy) Match(tap string) Choice { return p.MatchVM(tap, "") }
+
+// MatchVM returns what the policy says for the TAP of the VM named vm (""
+// when not known): the first rule whose matchers all match wins; with
+// none, the top-level bridge setting.
+func (p *Policy) MatchVM(tap, vm string) Choice {
 	for i := range p.Rules {
 		r := &p.Rules[i]
-		if !r.Matches(tap) {
+		if !r.Matches(tap, vm) {
 			continue
 		}
 		c := Choice{Rule: r, Bridge: r.Bridge, MTU: r.MTU, Where: fmt.Sprintf("%s:%d", p.File, r.Line)}
@@ -140,7 +174,7 @@ func unwrapPathError(err error) error {
 func Parse(data []byte, name string) (*Policy, error) {
 	var tree map[string]any
 	if _, err := toml.Decode(string(data), &tree); err != nil {
-		return nil, Problems{fromTOML(name, err)}
+		return nil, Problems{fromTOML(name, data, err)}
 	}
 	d := &decoder{file: name, lines: scanKeyLines(string(data))}
 	p := d.policy(d.table("", tree))
@@ -151,20 +185,26 @@ func Parse(data []byte, name string) (*Policy, error) {
 	return p, nil
 }
 
-func fromTOML(name string, err error) *Error {
+func fromTOML(name string, data []byte, err error) *Error {
 	if pe, ok := errors.AsType[toml.ParseError](err); ok {
-		return &Error{File: name, Line: pe.Position.Line, Msg: "TOML syntax: " + pe.Message}
+		// toml's line is where its lexer stood, one past a token that
+		// ends its line; the token's start offset is exact.
+		line := pe.Position.Line
+		if start := pe.Position.Start; start > 0 && start <= len(data) {
+			line = 1 + strings.Count(string(data[:start]), "\n")
+		}
+		return &Error{File: name, Line: line, Msg: "TOML syntax: " + pe.Message}
 	}
 	return &Error{File: name, Msg: "TOML: " + err.Error()}
 }
 
 // topKeys are the keys a policy may have at its top level.
-var topKeys = []string{"bridge", "mac_prefix", "tap_mac", "rule", "bridges"}
+var topKeys = []string{"bridge", "mac_prefix", "tap_mac", "guest_mac", "rule", "bridges"}
 
-var ruleKeys = []string{"tap", "bridge", "mtu"}
+var ruleKeys = []string{"tap", "vm", "bridge", "mtu"}
 
 func (d *decoder) policy(t *table) *Policy {
-	p := &Policy{File: d.file, Bridge: Auto, MACPrefix: DefaultMACPrefix, TAPMAC: TAPMACDerive, lines: d.lines}
+	p := &Policy{File: d.file, Bridge: Auto, MACPrefix: DefaultMACPrefix, TAPMAC: TAPMACDerive, GuestMAC: GuestMACWarn, lines: d.lines}
 
 	if s, ok := t.str("bridge", Auto); ok {
 		if s != Auto && s != "" {
@@ -188,6 +228,14 @@ func (d *decoder) policy(t *table) *Policy {
 			p.TAPMAC = TAPMAC(s)
 		default:
 			d.problem("tap_mac", "%q: want \"derive\" or \"keep\"", s)
+		}
+	}
+	if s, ok := t.str("guest_mac", ""); ok {
+		switch GuestMACMode(s) {
+		case GuestMACOff, GuestMACWarn, GuestMACEnforce:
+			p.GuestMAC = GuestMACMode(s)
+		default:
+			d.problem("guest_mac", "%q: want \"off\", \"warn\" or \"enforce\"", s)
 		}
 	}
 	for i, rt := range t.tables("rule") {
@@ -214,6 +262,14 @@ func (d *decoder) rule(t *table, i int) Rule {
 			d.problem(t.key("tap"), "empty pattern matches nothing; leave the key out to match every TAP")
 		}
 		r.TAP = s
+	}
+	if s, ok := t.str("vm", ""); ok {
+		if err := validGlob(s); err != nil {
+			d.problem(t.key("vm"), "%v", err)
+		} else if s == "" {
+			d.problem(t.key("vm"), "empty pattern matches nothing; leave the key out to match every VM")
+		}
+		r.VM = s
 	}
 	if s, ok := t.str("bridge", ""); ok {
 		switch {

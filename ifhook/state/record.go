@@ -111,6 +111,10 @@ func (r *Record) set(k, v string) error {
 		r.Bridge = v
 	case "since":
 		r.Since, err = time.Parse(time.RFC3339, v)
+		r.Since = r.Since.UTC()
+		if err == nil && r.Since.Year() > 9999 {
+			err = fmt.Errorf("%s is past year 9999", v)
+		}
 	case "rule":
 		r.Rule = v
 	case "vm":
