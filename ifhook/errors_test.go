@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-
 // TestExitCodeTable checks the documented table itself: the numbers, one
 // Kind per code, every Kind present.
 func TestExitCodeTable(t *testing.T) {

@@ -21,7 +21,6 @@ import (
 	"github.com/ifhook/ifhook/ifhook/policy"
 )
 
-
 type runOut struct {
 	code           int
 	stdout, stderr string

@@ -20,7 +20,7 @@ type scanner struct {
 	line int
 }
 
-func (sc *scanner) eof() bool { return sc.i >= len(sc.s) }
+func (sc *scanner) eof() bool  { return sc.i >= len(sc.s) }
 func (sc *scanner) peek() byte { return sc.s[sc.i] }
 func (sc *scanner) next() byte {
 	c := sc.s[sc.i]
