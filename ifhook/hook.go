@@ -43,6 +43,9 @@ type Hook struct {
 	Net   Net
 	State *state.Dir // may be nil for Explain
 	Log   *Log
+	// Guest tells what is known of the VM behind a TAP (from QEMU's command
+	// line); nil when nothing is.
+	Guest func(tap string) Guest
 
 	LockTimeout time.Duration // 0: DefaultLockTimeout
 	SweepEvery  time.Duration // 0: DefaultSweepEvery
@@ -121,8 +124,11 @@ func (h *Hook) up(tap string) (*Plan, error) {
 		return plan, h.annotate(err, plan)
 	}
 	for _, n := range plan.Notes {
-		if strings.HasPrefix(n, "moving ") {
+		switch {
+		case strings.HasPrefix(n, "moving "):
 			h.Log.Notice("up %s: moved %s", tap, strings.TrimPrefix(n, "moving "+tap+" "))
+		case strings.HasPrefix(n, "warning: "):
+			h.Log.Notice("up %s: %s", tap, n)
 		}
 	}
 	if plan.record != nil {
@@ -221,8 +227,9 @@ func (h *Hook) Explain(tap string) (*Plan, error) {
 // planUp observes the TAP and the chosen bridge and plans the attach. The
 // plan it returns on error says as much as was known (for explain).
 func (h *Hook) planUp(tap string) (*Plan, error) {
-	choice := h.Policy.Match(tap)
-	plan := &Plan{Op: "up", TAP: tap, Policy: h.Policy.File, Rule: describeChoice(h.Policy, choice)}
+	g := h.guest(tap)
+	choice := h.Policy.MatchVM(tap, g.VM)
+	plan := &Plan{Op: "up", TAP: tap, Policy: h.Policy.File, Rule: describeChoice(h.Policy, choice), Guest: g}
 
 	tapLink, err := h.Links.LinkByName(tap)
 	if err != nil && !errors.Is(err, rtnl.ErrNotFound) {
@@ -253,9 +260,13 @@ func (h *Hook) planUp(tap string) (*Plan, error) {
 	if tapLink.Master != 0 && obs.Bridge != nil && tapLink.Master != obs.Bridge.Index {
 		obs.OldMaster, _ = h.Links.LinkByIndex(tapLink.Master)
 	}
-	want := Want{MTU: choice.MTU}
-	if h.Policy.TAPMAC == policy.TAPMACDerive {
-		want.MAC = policy.HostTAPMAC(h.Policy.MACPrefix, tap)
+	want := Want{MTU: choice.MTU, MAC: h.hostMAC(tap, g)}
+	if obs.Bridge != nil && obs.Bridge.IsBridge() {
+		gnotes, err := h.checkGuestMAC(tap, g, obs.Bridge)
+		plan.Notes = append(plan.Notes, gnotes...)
+		if err != nil {
+			return plan, err
+		}
 	}
 	steps, notes, err := PlanUp(obs, want)
 	plan.Notes = append(plan.Notes, notes...)
@@ -375,7 +386,8 @@ func (h *Hook) recordUp(p *Plan, obs Observed, want Want) {
 	} else {
 		set.MAC = tap.MAC.String()
 	}
-	if rec != nil && len(p.Steps) == 0 && rec.Bridge == obs.Bridge.Name && rec.Set == set {
+	if rec != nil && len(p.Steps) == 0 && rec.Bridge == obs.Bridge.Name && rec.Set == set &&
+		rec.VM == p.Guest.VM && rec.PID == p.Guest.PID && rec.GuestMAC == macString(p.Guest.MAC) {
 		return // nothing changed, record already says so
 	}
 	if rec == nil || rec.Bridge != obs.Bridge.Name {
@@ -393,6 +405,15 @@ func (h *Hook) recordUp(p *Plan, obs Observed, want Want) {
 	rec.Bridge = obs.Bridge.Name
 	rec.Rule = p.Rule
 	rec.Set = set
+	g := p.Guest
+	rec.VM, rec.PID = g.VM, g.PID
+	rec.GuestMAC = ""
+	if g.MAC != nil {
+		rec.GuestMAC = g.MAC.String()
+		if err := h.State.ClaimMAC(obs.Bridge.Name, g.MAC, tap.Name); err != nil {
+			h.Log.Notice("up %s: could not index guest MAC %s: %v", tap.Name, g.MAC, err)
+		}
+	}
 	if err := h.State.Write(rec); err != nil {
 		// The TAP is attached; losing the record only costs ifdown the
 		// MAC/MTU restore, so say so rather than fail the VM's start.
@@ -523,6 +544,7 @@ func (h *Hook) removeRecord(tap string, rec *state.Record) error {
 	if rec == nil {
 		return nil
 	}
+	h.releaseMAC(rec)
 	if err := h.State.Remove(tap); err != nil {
 		return &kindError{KindState, err}
 	}
@@ -607,6 +629,7 @@ func (h *Hook) sweep(except string) ([]string, error) {
 			err = errors.Join(err, rmErr)
 			continue
 		}
+		h.releaseMAC(r)
 		removed = append(removed, r.TAP)
 		h.Log.Change("gc: removed the record of %s (bridge %s, since %s): the TAP is gone", r.TAP, r.Bridge, r.Since.Format(time.RFC3339))
 	}
@@ -638,4 +661,21 @@ func (h *Hook) ExplainDown(tap string) (*Plan, error) {
 	}
 	plan, _, err := h.planDown(tap, false)
 	return plan, wrap("explain", tap, err)
+}
+
+// releaseMAC drops a record's entry from the guest-MAC index.
+func (h *Hook) releaseMAC(rec *state.Record) {
+	if rec.GuestMAC == "" || rec.Bridge == "" {
+		return
+	}
+	if mac, err := net.ParseMAC(rec.GuestMAC); err == nil {
+		_ = h.State.ReleaseMAC(rec.Bridge, mac, rec.TAP)
+	}
+}
+
+func macString(m net.HardwareAddr) string {
+	if m == nil {
+		return ""
+	}
+	return m.String()
 }

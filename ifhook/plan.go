@@ -51,6 +51,7 @@ type Plan struct {
 	Reason string // why that bridge
 	Steps  []Step
 	Notes  []string
+	Guest  Guest // for Up: what is known of the VM
 
 	record  func()          // for Up: what to record once applied
 	wait    time.Duration   // for Up: how long to wait for the port to forward (STP)
@@ -70,15 +71,17 @@ func (p *Plan) StepStrings() []string {
 // MarshalJSON renders the plan for `ifhook explain --json`.
 func (p *Plan) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
-		Op     string   `json:"op"`
-		TAP    string   `json:"tap"`
-		Policy string   `json:"policy,omitempty"`
-		Rule   string   `json:"rule,omitempty"`
-		Bridge string   `json:"bridge,omitempty"`
-		Reason string   `json:"bridge_reason,omitempty"`
-		Steps  []string `json:"steps"`
-		Notes  []string `json:"notes,omitempty"`
-	}{p.Op, p.TAP, p.Policy, p.Rule, p.Bridge, p.Reason, p.StepStrings(), p.Notes})
+		Op       string   `json:"op"`
+		TAP      string   `json:"tap"`
+		Policy   string   `json:"policy,omitempty"`
+		Rule     string   `json:"rule,omitempty"`
+		Bridge   string   `json:"bridge,omitempty"`
+		Reason   string   `json:"bridge_reason,omitempty"`
+		VM       string   `json:"vm,omitempty"`
+		GuestMAC string   `json:"guest_mac,omitempty"`
+		Steps    []string `json:"steps"`
+		Notes    []string `json:"notes,omitempty"`
+	}{p.Op, p.TAP, p.Policy, p.Rule, p.Bridge, p.Reason, p.Guest.VM, macString(p.Guest.MAC), p.StepStrings(), p.Notes})
 }
 
 // Text renders the plan for people, as `ifhook explain` prints it.
@@ -87,6 +90,13 @@ func (p *Plan) Text() string {
 	fmt.Fprintf(&b, "%s %s\n", p.Op, p.TAP)
 	if p.Policy != "" {
 		fmt.Fprintf(&b, "  policy: %s\n", p.Policy)
+	}
+	if p.Guest.VM != "" || p.Guest.MAC != nil {
+		fmt.Fprintf(&b, "  guest:  VM %q, MAC %s", p.Guest.VM, macString(p.Guest.MAC))
+		if p.Guest.DefaultMAC {
+			b.WriteString(" (QEMU's default)")
+		}
+		b.WriteByte('\n')
 	}
 	if p.Rule != "" {
 		fmt.Fprintf(&b, "  rule:   %s\n", p.Rule)

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/ifhook/ifhook/ifhook"
+	"github.com/ifhook/ifhook/ifhook/policy"
 	"github.com/ifhook/ifhook/ifhook/state"
 )
 
@@ -200,4 +202,40 @@ func openStateIfThere(e env) *state.Dir {
 		return nil
 	}
 	return &state.Dir{Path: e.stateDir}
+}
+
+// macCmd prints a stable guest MAC for a VM (ifhook mac NAME [INDEX]), or
+// checks one (ifhook mac --check MAC).
+func macCmd(args []string, check string, e env, stdout, stderr io.Writer) int {
+	pol, err := loadPolicy(e)
+	if err != nil {
+		return fail(stderr, &ifhook.Error{Kind: ifhook.KindPolicy, Op: "mac", Err: err})
+	}
+	if check != "" {
+		if len(args) != 0 {
+			fmt.Fprintf(stderr, "ifhook: mac: --check takes no other arguments (run 'ifhook help')\n")
+			return 64
+		}
+		mac, err := policy.CheckGuestMAC(pol.MACPrefix, check)
+		if err != nil {
+			return fail(stderr, &ifhook.Error{Kind: ifhook.KindBadTAP, Op: "mac", Err: err})
+		}
+		fmt.Fprintf(stdout, "%s: ok (unicast, prefix %s)\n", mac, pol.MACPrefix)
+		return 0
+	}
+	if len(args) < 1 || len(args) > 2 || args[0] == "" {
+		fmt.Fprintf(stderr, "ifhook: mac: want NAME [INDEX] or --check MAC (run 'ifhook help')\n")
+		return 64
+	}
+	index := 0
+	if len(args) == 2 {
+		n, err := strconv.Atoi(args[1])
+		if err != nil || n < 0 {
+			fmt.Fprintf(stderr, "ifhook: mac: INDEX %q is not a number from 0 (run 'ifhook help')\n", printable(args[1]))
+			return 64
+		}
+		index = n
+	}
+	fmt.Fprintln(stdout, policy.GuestMAC(pol.MACPrefix, args[0], index))
+	return 0
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net"
 	"errors"
 	"flag"
 	"fmt"
@@ -148,6 +149,7 @@ func change(op ifhook.Op, tap string, e env, stdout, stderr io.Writer) int {
 	defer closeHook()
 	switch op {
 	case ifhook.OpUp:
+		h.Guest = ifhook.ParentGuest
 		_, err = h.Up(tap)
 	case ifhook.OpDown:
 		_, err = h.Down(tap)
@@ -204,10 +206,15 @@ func subcommand(args []string, e env, stdout, stderr io.Writer) int {
 	cmd, args := args[0], args[1:]
 	f := newFlags(cmd, &e, stderr)
 	var jsonOut, down, force, all, dryRun *bool
+	var vmName, guestMAC, checkMAC *string
 	switch cmd {
 	case "explain":
 		jsonOut = f.fs.Bool("json", false, "print the plan as JSON")
 		down = f.fs.Bool("down", false, "explain ifdown instead of ifup")
+		vmName = f.fs.String("vm", "", "explain as for the VM of this -name")
+		guestMAC = f.fs.String("guest-mac", "", "explain as for a guest NIC with this MAC")
+	case "mac":
+		checkMAC = f.fs.String("check", "", "check a MAC instead: well-formed, unicast, with mac_prefix")
 	case "list", "status", "doctor":
 		jsonOut = f.fs.Bool("json", false, "print JSON")
 	case "setup":
@@ -242,7 +249,21 @@ func subcommand(args []string, e env, stdout, stderr io.Writer) int {
 		if !want(1, "one TAP name") {
 			return 64
 		}
-		return explain(args[0], *down, *jsonOut, e, stdout, stderr)
+		var g *ifhook.Guest
+		if *vmName != "" || *guestMAC != "" {
+			g = &ifhook.Guest{VM: *vmName}
+			if *guestMAC != "" {
+				mac, err := net.ParseMAC(*guestMAC)
+				if err != nil || len(mac) != 6 {
+					fmt.Fprintf(stderr, "ifhook: explain: --guest-mac %q is not a MAC address (run 'ifhook help')\n", printable(*guestMAC))
+					return 64
+				}
+				g.MAC, g.DefaultMAC = mac, policy.IsQEMUDefault(mac)
+			}
+		}
+		return explain(args[0], *down, *jsonOut, g, e, stdout, stderr)
+	case "mac":
+		return macCmd(args, *checkMAC, e, stdout, stderr)
 	case "check":
 		if !want(0, "no arguments") {
 			return 64
@@ -327,18 +348,20 @@ func versionString() string {
 	return "dev"
 }
 
-func explain(tap string, down, asJSON bool, e env, stdout, stderr io.Writer) int {
+func explain(tap string, down, asJSON bool, g *ifhook.Guest, e env, stdout, stderr io.Writer) int {
 	log := &ifhook.Log{Stderr: stderr, Verbose: e.verbose}
 	h, closeHook, err := newHook(e, log, false)
 	if err != nil {
 		return fail(stderr, &ifhook.Error{Kind: ifhook.KindOf(err), Op: "explain", TAP: tap, Err: err})
 	}
 	defer closeHook()
+	h.State = openStateIfThere(e)
+	h.Guest = ifhook.ParentGuest
+	if g != nil {
+		h.Guest = func(string) ifhook.Guest { return *g }
+	}
 	var plan *ifhook.Plan
 	if down {
-		if dir, derr := state.Open(e.stateDir); derr == nil {
-			h.State = dir
-		}
 		plan, err = h.ExplainDown(tap)
 	} else {
 		plan, err = h.Explain(tap)

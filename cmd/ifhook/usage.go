@@ -22,10 +22,15 @@ Run by people:
   ifhook up TAP             what qemu-ifup does
   ifhook down TAP           what qemu-ifdown does
   ifhook explain TAP        the rule matched, the bridge chosen and every step ifup would
-                            take, changing nothing (--json for JSON, --down for ifdown)
+                            take, changing nothing (--json for JSON, --down for ifdown;
+                            --vm NAME and --guest-mac MAC: as if QEMU said so)
   ifhook check              validate the policy; print every problem as file:line
   ifhook list               the TAPs ifhook attached: TAP, bridge, since (--json for JSON)
   ifhook gc                 remove records of TAPs that no longer exist (QEMU killed)
+  ifhook mac NAME [INDEX]   print a stable guest MAC for NIC INDEX (default 0) of VM NAME:
+                            mac_prefix plus a hash, never QEMU's default; use it as
+                            -net nic,macaddr=$(ifhook mac NAME)
+  ifhook mac --check MAC    say whether MAC is well-formed, unicast and has mac_prefix
   ifhook version            print the version
   ifhook help               print this
 

@@ -6,6 +6,8 @@
 //
 //	DIR/lock           flock(2)ed by every change; its mtime is the last sweep
 //	DIR/taps/TAP       what ifup changed on TAP, so ifdown can undo exactly that
+//	DIR/bridges/NAME   what ifhook made for a bridge of the policy
+//	DIR/macs/BR/MAC    the TAP whose guest uses MAC on bridge BR
 //
 // A record is "key=value" lines: read and written on the hot path of every
 // ifup and ifdown, it must cost next to nothing, and reflection-driven
@@ -17,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -171,6 +174,50 @@ func writeAtomic(path string, data []byte) error {
 	if err != nil {
 		rawfile.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, unwrap(err))
+	}
+	return nil
+}
+
+// The guest-MAC index: DIR/macs/BRIDGE/MAC holds the name of the TAP whose
+// guest uses MAC on BRIDGE, so the duplicate check at ifup is one file read
+// however many guests a bridge has.
+
+func (d *Dir) macPath(bridge string, mac net.HardwareAddr) string {
+	return filepath.Join(d.Path, "macs", bridge, mac.String())
+}
+
+// MACOwner returns the TAP recorded as using mac on bridge, or "".
+func (d *Dir) MACOwner(bridge string, mac net.HardwareAddr) (string, error) {
+	data, err := rawfile.ReadFile(d.macPath(bridge, mac))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", d.macPath(bridge, mac), unwrap(err))
+	}
+	return strings.TrimSpace(string(data)), nil
+}
+
+// ClaimMAC records tap as the user of mac on bridge.
+func (d *Dir) ClaimMAC(bridge string, mac net.HardwareAddr, tap string) error {
+	dir := filepath.Join(d.Path, "macs", bridge)
+	if err := rawfile.Mkdir(filepath.Join(d.Path, "macs"), 0o700); err != nil {
+		return fmt.Errorf("state directory %s: %w", d.Path, unwrap(err))
+	}
+	if err := rawfile.Mkdir(dir, 0o700); err != nil {
+		return fmt.Errorf("state directory %s: %w", d.Path, unwrap(err))
+	}
+	return writeAtomic(d.macPath(bridge, mac), []byte(tap+"\n"))
+}
+
+// ReleaseMAC forgets mac on bridge if tap is its recorded user.
+func (d *Dir) ReleaseMAC(bridge string, mac net.HardwareAddr, tap string) error {
+	if owner, err := d.MACOwner(bridge, mac); err != nil || owner != tap {
+		return err
+	}
+	err := rawfile.Remove(d.macPath(bridge, mac))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", d.macPath(bridge, mac), unwrap(err))
 	}
 	return nil
 }

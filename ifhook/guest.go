@@ -1,0 +1,167 @@
+package ifhook
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/ifhook/ifhook/ifhook/policy"
+	"github.com/ifhook/ifhook/ifhook/qemu"
+	"github.com/ifhook/ifhook/ifhook/rtnl"
+	"github.com/ifhook/ifhook/ifhook/state"
+)
+
+// Guest is what ifhook knows of the VM behind a TAP, read from the command
+// line of the QEMU that runs the hook (package qemu). QEMU passes its
+// scripts nothing but the TAP's name; its command line holds the rest.
+type Guest struct {
+	VM         string           // QEMU's -name; "" when not known
+	PID        int              // QEMU's process; 0 when not known
+	MAC        net.HardwareAddr // the guest NIC's MAC; nil when not known
+	DefaultMAC bool             // QEMU chose MAC itself (the NIC was given none)
+	NIC        string           // the option that made the NIC: "-net nic", "-nic", "-device e1000"
+	NICIndex   int              // the NIC's position among the VM's NICs
+	Note       string           // why something is not known, for -v
+}
+
+// macOption names the option and key that set a NIC's MAC: "-net nic a
+// macaddr=", "-device virtio-net-pci a mac=".
+func (g Guest) macOption() string {
+	switch {
+	case g.NIC == "" || g.NIC == "-net nic":
+		return "-net nic a macaddr="
+	case g.NIC == "-nic":
+		return "-nic a mac="
+	}
+	return g.NIC + " a mac="
+}
+
+// macHint is the `ifhook mac` command that prints a MAC for this NIC.
+func (g Guest) macHint() string {
+	name := g.VM
+	if name == "" {
+		name = "NAME"
+	}
+	if g.NICIndex > 0 {
+		return fmt.Sprintf("ifhook mac %s %d", name, g.NICIndex)
+	}
+	return "ifhook mac " + name
+}
+
+func (h *Hook) guest(tap string) Guest {
+	if h.Guest == nil {
+		return Guest{}
+	}
+	g := h.Guest(tap)
+	if g.Note != "" {
+		h.Log.Debug("up %s: %s", tap, g.Note)
+	}
+	return g
+}
+
+// hostMAC is the MAC the host side of the TAP gets: libvirt's (the guest's
+// with fe first) when the guest's is known and its own, else one hashed
+// from the TAP's name. A MAC QEMU chose is the same for every VM started
+// without one, so it cannot tell TAPs apart.
+func (h *Hook) hostMAC(tap string, g Guest) net.HardwareAddr {
+	if h.Policy.TAPMAC != policy.TAPMACDerive {
+		return nil
+	}
+	if g.MAC != nil && !g.DefaultMAC {
+		return policy.HostMACFromGuest(g.MAC)
+	}
+	return policy.HostTAPMAC(h.Policy.MACPrefix, tap)
+}
+
+// checkGuestMAC applies guest_mac to the guest's MAC: a MAC without the
+// prefix, or one QEMU chose, is warned about (returned as notes) or, under
+// enforce, refused; a MAC another live TAP on the bridge has is refused
+// unless guest_mac is off.
+func (h *Hook) checkGuestMAC(tap string, g Guest, bridge *rtnl.Link) (notes []string, err error) {
+	mode := h.Policy.GuestMAC
+	if g.MAC == nil || mode == policy.GuestMACOff {
+		return nil, nil
+	}
+	var problem string
+	switch {
+	case g.DefaultMAC || policy.IsQEMUDefault(g.MAC):
+		problem = fmt.Sprintf("guest MAC %s is QEMU's default (the NIC was given none): every VM started without one gets it; give %s (try: %s)", g.MAC, g.macOption(), g.macHint())
+	case !h.Policy.MACPrefix.Has(g.MAC):
+		problem = fmt.Sprintf("guest MAC %s lacks the prefix %s (mac_prefix at %s)", g.MAC, h.Policy.MACPrefix, h.Policy.Where("mac_prefix"))
+	}
+	if problem != "" {
+		if mode == policy.GuestMACEnforce {
+			return nil, errorf(KindBadTAP, "%s; refused (guest_mac = \"enforce\" at %s)", problem, h.Policy.Where("guest_mac"))
+		}
+		notes = append(notes, "warning: "+problem)
+	}
+	if bridge == nil || bridge.Index == 0 || h.State == nil {
+		return notes, nil // a bridge made in this run has no guests yet
+	}
+	owner, err := h.State.MACOwner(bridge.Name, g.MAC)
+	if err != nil || owner == "" || owner == tap {
+		return notes, nil
+	}
+	if other := h.liveGuestMAC(owner, bridge, g.MAC); other != nil {
+		vm := ""
+		if other.VM != "" {
+			vm = fmt.Sprintf(" (VM %q)", other.VM)
+		}
+		return notes, errorf(KindBadTAP, "guest MAC %s is already used on %s by %s%s; give %s (try: %s)", g.MAC, bridge.Name, owner, vm, g.macOption(), g.macHint())
+	}
+	return notes, nil
+}
+
+// liveGuestMAC returns the record of TAP owner if it is still attached to
+// bridge with guest MAC mac: the index may outlive a VM killed without its
+// downscript.
+func (h *Hook) liveGuestMAC(owner string, bridge *rtnl.Link, mac net.HardwareAddr) *state.Record {
+	rec, err := h.State.Read(owner)
+	if err != nil || rec == nil || rec.GuestMAC != mac.String() {
+		return nil
+	}
+	l, err := h.Links.LinkByName(owner)
+	if err != nil || l.Index != rec.Index || l.Master != bridge.Index {
+		return nil
+	}
+	return rec
+}
+
+// ParentGuest reads the VM behind tap from the command line of the process
+// that ran ifhook, when that is QEMU (Hook.Guest for the hook QEMU runs).
+func ParentGuest(tap string) Guest {
+	vm, err := qemu.FromParent()
+	if errors.Is(err, qemu.ErrNotQEMU) {
+		return Guest{} // run from a shell, a test, a libvirt script
+	}
+	if err != nil {
+		return Guest{Note: "cannot read QEMU's command line: " + err.Error()}
+	}
+	return GuestOf(vm, tap)
+}
+
+// GuestOf returns what vm's command line says of the NIC behind tap.
+func GuestOf(vm *qemu.VM, tap string) Guest {
+	g := Guest{VM: vm.Name, PID: vm.PID}
+	nic, ok, why := vm.NICForTAP(tap)
+	if !ok {
+		g.Note = "guest MAC unknown: " + why
+		return g
+	}
+	g.MAC, g.DefaultMAC = nic.MAC, nic.DefaultMAC
+	switch nic.Option {
+	case "-device":
+		g.NIC = "-device " + nic.Model
+	case "-nic":
+		g.NIC = "-nic"
+	default:
+		g.NIC = "-net nic"
+	}
+	for i, n := range vm.NICs {
+		if n.Option == nic.Option && n.ID == nic.ID && macEqual(n.MAC, nic.MAC) && n.TAP == nic.TAP {
+			g.NICIndex = i
+			break
+		}
+	}
+	return g
+}

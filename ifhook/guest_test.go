@@ -1,0 +1,99 @@
+package ifhook
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ifhook/ifhook/ifhook/policy"
+	"github.com/ifhook/ifhook/ifhook/qemu"
+)
+
+func TestGuestOf(t *testing.T) {
+	for _, tc := range []struct {
+		name, tap string
+		argv      []string
+		want      Guest
+		note      string
+	}{
+		{"README first", "vnet0.0",
+			[]string{"qemu-kvm", "-name", "first", "-net", "nic,macaddr=52:54:00:11:22:33", "-net", "tap,ifname=vnet0.0,script=/etc/qemu-ifup"},
+			Guest{VM: "first", MAC: mustMAC("52:54:00:11:22:33"), NIC: "-net nic"}, ""},
+		{"README second, no MAC", "vnet0.1",
+			[]string{"qemu-kvm", "-name", "second", "-net", "nic", "-net", "tap,ifname=vnet0.1"},
+			Guest{VM: "second", MAC: mustMAC("52:54:00:12:34:56"), DefaultMAC: true, NIC: "-net nic"}, ""},
+		{"second device NIC", "t1",
+			[]string{"qemu-system-x86_64", "-netdev", "tap,id=a,ifname=t0", "-device", "e1000,netdev=a,mac=52:54:00:00:00:01",
+				"-netdev", "tap,id=b,ifname=t1", "-device", "virtio-net-pci,netdev=b"},
+			Guest{MAC: mustMAC("52:54:00:12:34:56"), DefaultMAC: true, NIC: "-device virtio-net-pci", NICIndex: 1}, ""},
+		{"hot-plugged TAP", "vnet9",
+			[]string{"qemu-system-x86_64", "-name", "x"}, Guest{VM: "x"}, "no TAP named vnet9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vm, err := qemu.Parse(tc.argv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := GuestOf(vm, tc.tap)
+			note := g.Note
+			g.Note = ""
+			if g.VM != tc.want.VM || !macEqual(g.MAC, tc.want.MAC) || g.DefaultMAC != tc.want.DefaultMAC || g.NIC != tc.want.NIC || g.NICIndex != tc.want.NICIndex {
+				t.Fatalf("GuestOf = %+v, want %+v", g, tc.want)
+			}
+			if !strings.Contains(note, tc.note) {
+				t.Errorf("note %q lacks %q", note, tc.note)
+			}
+		})
+	}
+}
+
+
+func TestHostMAC(t *testing.T) {
+	pol, _ := policy.Parse([]byte(""), "p")
+	h := &Hook{Policy: pol}
+	if got := h.hostMAC("vnet0", Guest{MAC: mustMAC("52:54:00:aa:bb:cc")}); got.String() != "fe:54:00:aa:bb:cc" {
+		t.Errorf("known guest MAC: %s", got)
+	}
+	// QEMU's default is every VM's: fall back to the TAP-name hash.
+	if got := h.hostMAC("vnet0", Guest{MAC: mustMAC("52:54:00:12:34:56"), DefaultMAC: true}); !macEqual(got, policy.HostTAPMAC(pol.MACPrefix, "vnet0")) {
+		t.Errorf("default guest MAC: %s", got)
+	}
+	if got := h.hostMAC("vnet0", Guest{}); !macEqual(got, policy.HostTAPMAC(pol.MACPrefix, "vnet0")) {
+		t.Errorf("unknown guest: %s", got)
+	}
+	keep, _ := policy.Parse([]byte(`tap_mac = "keep"`), "p")
+	if got := (&Hook{Policy: keep}).hostMAC("vnet0", Guest{MAC: mustMAC("52:54:00:aa:bb:cc")}); got != nil {
+		t.Errorf("tap_mac = keep: %s", got)
+	}
+}
+
+func TestCheckGuestMACWarnings(t *testing.T) {
+	for _, tc := range []struct {
+		mode, mac string
+		want      string // note or error fragment; "" for neither
+		refuse    bool
+	}{
+		{"warn", "52:54:00:11:22:33", "", false},
+		{"warn", "52:54:00:12:34:56", "QEMU's default", false},
+		{"warn", "02:00:00:00:00:01", "lacks the prefix", false},
+		{"enforce", "02:00:00:00:00:01", "lacks the prefix", true},
+		{"enforce", "52:54:00:12:34:57", "QEMU's default", true},
+		{"off", "52:54:00:12:34:56", "", false},
+	} {
+		pol, err := policy.Parse([]byte("guest_mac = \""+tc.mode+"\"\n"), "p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := &Hook{Policy: pol}
+		notes, err := h.checkGuestMAC("vnet0", Guest{MAC: mustMAC(tc.mac), NIC: "-net nic"}, nil)
+		got := strings.Join(notes, ";")
+		if err != nil {
+			got = err.Error()
+		}
+		if (err != nil) != tc.refuse || !strings.Contains(got, tc.want) || (tc.want == "" && got != "") {
+			t.Errorf("%s %s: notes %q, err %v; want %q, refuse %v", tc.mode, tc.mac, notes, err, tc.want, tc.refuse)
+		}
+		if err != nil && Exit(err) != 65 {
+			t.Errorf("%s %s: exit %d, want 65", tc.mode, tc.mac, Exit(err))
+		}
+	}
+}
