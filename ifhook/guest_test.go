@@ -46,7 +46,6 @@ func TestGuestOf(t *testing.T) {
 	}
 }
 
-
 func TestHostMAC(t *testing.T) {
 	pol, _ := policy.Parse([]byte(""), "p")
 	h := &Hook{Policy: pol}

@@ -2,11 +2,11 @@ package main
 
 import (
 	"encoding/json"
-	"net"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
