@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/ifhook/ifhook/ifhook/policy"
 	"github.com/ifhook/ifhook/ifhook/rtnl"
 )
 
@@ -99,4 +100,28 @@ func (h *Hook) Status(names ...string) ([]BridgeStatus, error) {
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// CheckBridges checks the policy's bridges against the host: what would
+// make setting one up fail (a missing or enslaved uplink, an address some
+// other link holds, no nftables for NAT). It changes nothing; `ifhook
+// check` reports these beside the policy's own problems.
+func (h *Hook) CheckBridges() []error {
+	var errs []error
+	for _, spec := range h.specsOrNil() {
+		br, err := h.Links.LinkByName(spec.Name)
+		if err != nil && !errors.Is(err, rtnl.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("bridges.%s: %w", spec.Name, err))
+			continue
+		}
+		if _, err := h.planBridge(spec, br, true); err != nil {
+			errs = append(errs, fmt.Errorf("bridges.%s: %w", spec.Name, err))
+		}
+	}
+	return errs
+}
+
+func (h *Hook) specsOrNil() []*policy.BridgeSpec {
+	specs, _ := h.specs(nil)
+	return specs
 }

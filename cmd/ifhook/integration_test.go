@@ -583,3 +583,26 @@ func TestBuiltinPolicy(t *testing.T) {
 		t.Fatalf("built-in policy (auto, one bridge) attached to %q", got)
 	}
 }
+
+func TestCheckAgainstHost(t *testing.T) {
+	e := newEnv(t, "[bridges.br-lan]\nmodel = \"bridged\"\nuplink = \"eth1\"\n[bridges.br-rt]\nmodel = \"routed\"\naddress = \"192.0.2.1/24\"\n")
+	e.ns.AddBridge(t, "br-other")
+	e.ns.AddVeth(t, "eth1", "peer1")
+	e.ns.AddVeth(t, "eth2", "peer2")
+	if err := e.ns.Handle.LinkSetMaster(e.ns.Link(t, "eth1"), e.ns.Link(t, "br-other")); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := netlink.ParseAddr("192.0.2.1/24")
+	if err := e.ns.Handle.AddrAdd(e.ns.Link(t, "eth2"), addr); err != nil {
+		t.Fatal(err)
+	}
+	r := e.mustRun(78, "ifhook", "check")
+	for _, w := range []string{"bridges.br-lan: uplink eth1 of bridge br-lan is already a port of br-other", "config.toml:1", "192.0.2.1/24 of bridge br-rt is already on eth2", "2 problem(s) with the host"} {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("check output lacks %q:\n%s", w, r.stderr)
+		}
+	}
+	if e.ns.HasLink("br-lan") || e.ns.HasLink("br-rt") {
+		t.Fatal("check made a bridge")
+	}
+}

@@ -404,7 +404,24 @@ func check(e env, stdout, stderr io.Writer) int {
 		}
 		return fail(stderr, &ifhook.Error{Kind: ifhook.KindPolicy, Op: "check", Err: err})
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d rule(s); bridge = %q)\n", pol.File, len(pol.Rules), pol.Bridge)
+	// The bridges the policy would make are checked against the host too:
+	// an uplink that is missing or already a port, an address in use.
+	if len(pol.Bridges) > 0 {
+		if conn, err := rtnl.Open(); err == nil {
+			net := ifhook.NewNet(conn)
+			h := &ifhook.Hook{Policy: pol, Links: net, Net: net, State: openStateIfThere(e)}
+			errs := h.CheckBridges()
+			conn.Close()
+			for _, err := range errs {
+				fmt.Fprintf(stderr, "%s: %s\n", pol.File, oneLine(err.Error()))
+			}
+			if len(errs) > 0 {
+				fmt.Fprintf(stderr, "ifhook: check: %d problem(s) with the host for %s\n", len(errs), e.config)
+				return 78
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d rule(s), %d bridge(s); bridge = %q)\n", pol.File, len(pol.Rules), len(pol.Bridges), pol.Bridge)
 	return 0
 }
 

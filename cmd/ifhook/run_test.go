@@ -206,7 +206,7 @@ func TestRunCheck(t *testing.T) {
 		env := unitEnv(t)
 		env["IFHOOK_CONFIG"] = good
 		r := unitRun([]string{"ifhook", "check"}, env)
-		if r.code != 0 || r.stderr != "" || r.stdout != good+": ok (1 rule(s); bridge = \"br0\")\n" {
+		if r.code != 0 || r.stderr != "" || r.stdout != good+": ok (1 rule(s), 0 bridge(s); bridge = \"br0\")\n" {
 			t.Errorf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 		}
 	})
@@ -269,7 +269,7 @@ func TestRunCheck(t *testing.T) {
 		env := unitEnv(t)
 		delete(env, "IFHOOK_CONFIG")
 		r := unitRun([]string{"ifhook", "check"}, env)
-		if r.code != 0 || r.stdout != policy.BuiltinName+": ok (0 rule(s); bridge = \"auto\")\n" {
+		if r.code != 0 || r.stdout != policy.BuiltinName+": ok (0 rule(s), 0 bridge(s); bridge = \"auto\")\n" {
 			t.Errorf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 		}
 	})
