@@ -67,6 +67,9 @@ type Options struct {
 	KernelArgs []string
 	// QEMUArgs are appended to QEMU's arguments.
 	QEMUArgs []string
+	// Env is added to QEMU's environment ("KEY=value"), which QEMU passes
+	// on to Script and DownScript.
+	Env []string
 }
 
 // Ping is the outcome for one target.
@@ -320,6 +323,9 @@ func launch(ns *nstest.NS, qemu string, args []string, o Options) (*Guest, error
 	cmd.Stdout = g.con
 	cmd.Stderr = g.con // QEMU's own complaints belong in the same log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if len(o.Env) > 0 {
+		cmd.Env = append(os.Environ(), o.Env...)
+	}
 	// A script's background child could hold the console pipe open after
 	// QEMU has gone; do not let that hang Wait.
 	cmd.WaitDelay = 5 * time.Second
