@@ -10,12 +10,15 @@
 # IFHOOK_VERSION (default: git describe, else the VERSION file, else "dev"),
 # IFHOOK_BINARY (install this prebuilt binary instead of building one),
 # IFHOOK_HOOKS=no (do not touch /etc/qemu-ifup and /etc/qemu-ifdown: a
-# package manager handles them), SYSTEMD=yes|no (default: yes when systemd
-# is present). Running it twice is safe.
+# package manager handles them; `ifhook install-hooks` does the same as
+# this script), SYSTEMD=yes|no (default: yes when systemd is present:
+# installs ifhook-setup.service, not enabled, and a tmpfiles.d entry).
+# The man page ifhook(8) is rendered with scdoc when it is installed.
+# Running it twice is safe.
 set -eu
 
 usage() {
-	sed -n '2,15s/^# \{0,1\}//p' "$0"
+	sed -n '2,18s/^# \{0,1\}//p' "$0"
 }
 
 die() {
@@ -49,18 +52,30 @@ tmpfilesdir=$DESTDIR/usr/lib/tmpfiles.d
 # QEMU package's and are handled apart.
 files="$bin $DESTDIR$libexecdir/qemu-ifup $DESTDIR$libexecdir/qemu-ifdown"
 
+# hook_check refuses, before anything changes, when the place of hook $1
+# holds a file that is not ours and $1.orig exists too.
+hook_check() {
+	path=$DESTDIR$SYSCONFDIR/$1
+	if [ -L "$path" ] && [ "$(readlink "$path")" = "$sbindir/ifhook" ]; then
+		return 0
+	fi
+	if { [ -e "$path" ] || [ -L "$path" ]; } && { [ -e "$path.orig" ] || [ -L "$path.orig" ]; }; then
+		die "$path exists and so does $path.orig; move one of them away first"
+	fi
+}
+
 # hook_link makes $1 a symlink to the binary, keeping a file that is not
-# ours as $1.orig.
+# ours as $1.orig. `ifhook install-hooks` (package ifhook/install) does the
+# same, word for word; a test compares the two.
 hook_link() {
 	path=$DESTDIR$SYSCONFDIR/$1
 	target=$sbindir/ifhook
 	if [ -L "$path" ] && [ "$(readlink "$path")" = "$target" ]; then
+		echo "$path already links to $target"
 		return 0
 	fi
 	if [ -e "$path" ] || [ -L "$path" ]; then
-		if [ -e "$path.orig" ] || [ -L "$path.orig" ]; then
-			die "$path exists and so does $path.orig; move one of them away first"
-		fi
+		hook_check "$1"
 		mv "$path" "$path.orig"
 		echo "kept the previous $path as $path.orig"
 	fi
@@ -69,7 +84,8 @@ hook_link() {
 	echo "linked $path -> $target"
 }
 
-# hook_unlink removes our symlink at $1 and puts $1.orig back.
+# hook_unlink removes our symlink at $1 and puts $1.orig back
+# (`ifhook install-hooks --undo`).
 hook_unlink() {
 	path=$DESTDIR$SYSCONFDIR/$1
 	if [ -L "$path" ] && [ "$(readlink "$path")" = "$sbindir/ifhook" ]; then
@@ -105,39 +121,65 @@ build() {
 		die "go build failed"
 }
 
+# man_page renders docs/ifhook.8.scd with scdoc into $1, or copies a
+# docs/ifhook.8 a packager rendered already (and newer than its source);
+# it fails when neither is possible.
+man_page() {
+	if [ -f "$src/docs/ifhook.8" ] && [ -z "$(find "$src/docs/ifhook.8.scd" -newer "$src/docs/ifhook.8" 2>/dev/null)" ]; then
+		cp "$src/docs/ifhook.8" "$1"
+	elif command -v scdoc >/dev/null 2>&1 && [ -f "$src/docs/ifhook.8.scd" ]; then
+		scdoc <"$src/docs/ifhook.8.scd" >"$1"
+	else
+		return 1
+	fi
+}
+
 install_all() {
+	if [ "$HOOKS" = yes ]; then
+		hook_check qemu-ifup
+		hook_check qemu-ifdown
+	fi
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
 	mkdir -p "$DESTDIR$sbindir" "$DESTDIR$libexecdir" "$confdir"
 	if [ -n "${IFHOOK_BINARY:-}" ]; then
 		install -m 0755 "$IFHOOK_BINARY" "$bin"
 	else
-		tmp=$(mktemp -d)
-		trap 'rm -rf "$tmp"' EXIT
 		build "$tmp/ifhook"
 		install -m 0755 "$tmp/ifhook" "$bin"
 	fi
 	echo "installed $bin"
 	# Hooks under libexec, for QEMU's script=/downscript= and for
-	# packages that must not own /etc/qemu-ifup.
+	# packages that must not own /etc/qemu-ifup. Relative links
+	# (libexec/ifhook/X -> ../../sbin/ifhook, both under PREFIX), so they
+	# also work in a staged or extracted tree.
 	for hook in qemu-ifup qemu-ifdown; do
-		ln -sfn "$sbindir/ifhook" "$DESTDIR$libexecdir/$hook"
+		ln -sfn ../../sbin/ifhook "$DESTDIR$libexecdir/$hook"
 	done
+	echo "linked $DESTDIR$libexecdir/qemu-ifup and qemu-ifdown -> ../../sbin/ifhook"
 	if [ -e "$confdir/config.toml" ]; then
 		echo "kept the existing $confdir/config.toml"
 	else
 		install -m 0644 "$src/config.toml.example" "$confdir/config.toml"
 		echo "installed $confdir/config.toml"
 	fi
-	if [ -f "$src/docs/ifhook.8" ]; then
+	if man_page "$tmp/ifhook.8"; then
 		mkdir -p "$DESTDIR$mandir"
-		install -m 0644 "$src/docs/ifhook.8" "$DESTDIR$mandir/ifhook.8"
-		files="$files $DESTDIR$mandir/ifhook.8"
+		install -m 0644 "$tmp/ifhook.8" "$DESTDIR$mandir/ifhook.8"
+		echo "installed $DESTDIR$mandir/ifhook.8"
+	else
+		echo "no man page: install scdoc to render docs/ifhook.8.scd" >&2
 	fi
 	if [ "$systemd" = yes ] && [ -d "$src/packaging/systemd" ]; then
 		mkdir -p "$unitdir" "$tmpfilesdir"
 		install -m 0644 "$src/packaging/systemd/ifhook.conf" "$tmpfilesdir/ifhook.conf"
-		sed "s|@SBINDIR@|$sbindir|g" "$src/packaging/systemd/ifhook-setup.service.in" >"$unitdir/ifhook-setup.service"
-		chmod 0644 "$unitdir/ifhook-setup.service"
-		echo "installed the systemd unit and tmpfiles entry"
+		sed "s|@SBINDIR@|$sbindir|g" "$src/packaging/systemd/ifhook-setup.service.in" >"$tmp/ifhook-setup.service"
+		install -m 0644 "$tmp/ifhook-setup.service" "$unitdir/ifhook-setup.service"
+		echo "installed $tmpfilesdir/ifhook.conf and $unitdir/ifhook-setup.service (not enabled: systemctl enable ifhook-setup.service)"
+		if [ -z "$DESTDIR" ] && [ -d /run/systemd/system ]; then
+			systemctl daemon-reload || true
+			systemd-tmpfiles --create ifhook.conf || true
+		fi
 	fi
 	if [ "$HOOKS" = yes ]; then
 		hook_link qemu-ifup
@@ -161,6 +203,9 @@ uninstall_all() {
 		fi
 	done
 	rmdir "$DESTDIR$libexecdir" 2>/dev/null || true
+	if [ -z "$DESTDIR" ] && [ -d /run/systemd/system ]; then
+		systemctl daemon-reload || true
+	fi
 	if [ -e "$confdir/config.toml" ]; then
 		if cmp -s "$confdir/config.toml" "$src/config.toml.example"; then
 			rm -f "$confdir/config.toml"
