@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ifhook/ifhook/ifhook"
+	"github.com/ifhook/ifhook/ifhook/install"
 	"github.com/ifhook/ifhook/ifhook/policy"
 	"github.com/ifhook/ifhook/ifhook/state"
 )
@@ -237,5 +239,32 @@ func macCmd(args []string, check string, e env, stdout, stderr io.Writer) int {
 		index = n
 	}
 	fmt.Fprintln(stdout, policy.GuestMAC(pol.MACPrefix, args[0], index))
+	return 0
+}
+
+// installHooks makes /etc/qemu-ifup and /etc/qemu-ifdown links to this
+// binary, as install.sh does, or with undo removes them.
+func installHooks(undo bool, stdout, stderr io.Writer) int {
+	bin, err := install.Executable()
+	if err != nil {
+		return fail(stderr, &ifhook.Error{Kind: ifhook.KindSystem, Op: "install-hooks", Err: err})
+	}
+	opts := install.Options{Binary: bin}
+	var done []string
+	if undo {
+		done, err = install.Unlink(opts)
+	} else {
+		done, err = install.Link(opts)
+	}
+	for _, line := range done {
+		fmt.Fprintln(stdout, line)
+	}
+	if err != nil {
+		kind := ifhook.KindOf(err)
+		if errors.Is(err, install.ErrConflict) || kind == ifhook.KindInternal {
+			kind = ifhook.KindState
+		}
+		return fail(stderr, &ifhook.Error{Kind: kind, Op: "install-hooks", Err: err})
+	}
 	return 0
 }

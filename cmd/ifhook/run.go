@@ -205,7 +205,7 @@ func subcommand(args []string, e env, stdout, stderr io.Writer) int {
 	}
 	cmd, args := args[0], args[1:]
 	f := newFlags(cmd, &e, stderr)
-	var jsonOut, down, force, all, dryRun *bool
+	var jsonOut, down, force, all, dryRun, undo *bool
 	var vmName, guestMAC, checkMAC *string
 	switch cmd {
 	case "explain":
@@ -215,6 +215,8 @@ func subcommand(args []string, e env, stdout, stderr io.Writer) int {
 		guestMAC = f.fs.String("guest-mac", "", "explain as for a guest NIC with this MAC")
 	case "mac":
 		checkMAC = f.fs.String("check", "", "check a MAC instead: well-formed, unicast, with mac_prefix")
+	case "install-hooks":
+		undo = f.fs.Bool("undo", false, "remove the links and put back what they replaced")
 	case "list", "status", "doctor":
 		jsonOut = f.fs.Bool("json", false, "print JSON")
 	case "setup":
@@ -264,6 +266,11 @@ func subcommand(args []string, e env, stdout, stderr io.Writer) int {
 		return explain(args[0], *down, *jsonOut, g, e, stdout, stderr)
 	case "mac":
 		return macCmd(args, *checkMAC, e, stdout, stderr)
+	case "install-hooks":
+		if !want(0, "no arguments") {
+			return 64
+		}
+		return installHooks(*undo, stdout, stderr)
 	case "check":
 		if !want(0, "no arguments") {
 			return 64

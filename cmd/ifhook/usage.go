@@ -31,6 +31,9 @@ Run by people:
                             mac_prefix plus a hash, never QEMU's default; use it as
                             -net nic,macaddr=$(ifhook mac NAME)
   ifhook mac --check MAC    say whether MAC is well-formed, unicast and has mac_prefix
+  ifhook install-hooks      make /etc/qemu-ifup and /etc/qemu-ifdown links to this binary, as
+                            install.sh does (a file that was there is kept as .orig);
+                            --undo removes them and puts back the .orig files
   ifhook version            print the version
   ifhook help               print this
 
