@@ -1,5 +1,7 @@
 package qemu
 
+import "sync"
+
 // QEMU's own option loop (lookup_opt in system/vl.c, softmmu/vl.c or vl.c
 // depending on the release) matches argv[i] against a table generated from
 // qemu-options.hx: "--foo" is treated as "-foo", the name must match exactly
@@ -21,7 +23,12 @@ package qemu
 // a value that does not start with '-' is then skipped like a disk image,
 // which is what skipping it as an argument would do, and a following real
 // option is never swallowed.
-var optionTakesArg = map[string]bool{
+// optionTakesArg builds the table on first use: a hook that is not QEMU's
+// child never parses a command line and should not pay for the map at
+// start-up (a package-level map literal is built by the package's init).
+var optionTakesArg = sync.OnceValue(func() map[string]bool { return optionTable })
+
+var optionTable = map[string]bool{
 	// QEMU 7.2, with an argument.
 	"D": true, "L": true, "M": true, "accel": true, "acpitable": true,
 	"action": true, "add-fd": true, "append": true, "audio": true,

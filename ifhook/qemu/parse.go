@@ -101,7 +101,7 @@ func (p *parser) walk(args []string) {
 			continue // a disk image: QEMU's "hda" shorthand
 		}
 		name := strings.TrimPrefix(a[1:], "-") // --foo is -foo
-		takesArg, known := optionTakesArg[name]
+		takesArg, known := optionTakesArg()[name]
 		switch {
 		case !known:
 			if !p.unknown[name] {
