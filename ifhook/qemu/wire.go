@@ -3,6 +3,7 @@ package qemu
 import (
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // ifnameMax is the longest interface name: QEMU copies ifname= into
@@ -253,26 +254,28 @@ func (b *builder) legacyMAC(s *nicSpec, r *record, key string) {
 
 // nicDrivers are QEMU's NIC device types (hw/net/*), aliases included, so
 // that a NIC with neither netdev= nor mac= still counts for default MACs.
-var nicDrivers = map[string]bool{
-	"e1000": true, "e1000-82540em": true, "e1000-82544gc": true,
-	"e1000-82545em": true, "e1000e": true, "igb": true,
-	"i82550": true, "i82551": true, "i82557a": true, "i82557b": true,
-	"i82557c": true, "i82558a": true, "i82558b": true, "i82559a": true,
-	"i82559b": true, "i82559c": true, "i82559er": true, "i82562": true,
-	"i82801": true, "ne2k_isa": true, "ne2k_pci": true, "pcnet": true,
-	"rtl8139": true, "tulip": true, "usb-net": true, "vmxnet3": true,
-	"virtio-net": true, "virtio-net-pci": true, "virtio-net-device": true,
-	"virtio-net-ccw": true, "virtio-net-pci-transitional": true,
-	"virtio-net-pci-non-transitional": true, "spapr-vlan": true,
-	"sungem": true, "sunhme": true, "xen-net-device": true,
-}
+var nicDrivers = sync.OnceValue(func() map[string]bool {
+	return map[string]bool{
+		"e1000": true, "e1000-82540em": true, "e1000-82544gc": true,
+		"e1000-82545em": true, "e1000e": true, "igb": true,
+		"i82550": true, "i82551": true, "i82557a": true, "i82557b": true,
+		"i82557c": true, "i82558a": true, "i82558b": true, "i82559a": true,
+		"i82559b": true, "i82559c": true, "i82559er": true, "i82562": true,
+		"i82801": true, "ne2k_isa": true, "ne2k_pci": true, "pcnet": true,
+		"rtl8139": true, "tulip": true, "usb-net": true, "vmxnet3": true,
+		"virtio-net": true, "virtio-net-pci": true, "virtio-net-device": true,
+		"virtio-net-ccw": true, "virtio-net-pci-transitional": true,
+		"virtio-net-pci-non-transitional": true, "spapr-vlan": true,
+		"sungem": true, "sunhme": true, "xen-net-device": true,
+	}
+})
 
 // addDevice records a -device if it is a NIC: a known NIC driver, or any
 // device with the NIC properties netdev=, mac= or vlan= (qdev's
 // DEFINE_NIC_PROPERTIES). pvrdma's netdev= names a host interface instead.
 func (b *builder) addDevice(r *record) {
 	driver, _ := r.opts.get("driver")
-	if driver == "pvrdma" || !(nicDrivers[driver] || r.opts.has("netdev") || r.opts.has("mac") || r.opts.has("vlan")) {
+	if driver == "pvrdma" || !(nicDrivers()[driver] || r.opts.has("netdev") || r.opts.has("mac") || r.opts.has("vlan")) {
 		return
 	}
 	s := nicSpec{label: r.label, macOK: true}
