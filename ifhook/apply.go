@@ -63,6 +63,22 @@ func undoBatch(l Links, batch []Step) error {
 	return nil
 }
 
+// describeSteps says what a batch did in one line: one ip(8) command for
+// link changes, the steps joined by "; " otherwise.
+func describeSteps(batch []Step) string {
+	if len(batch) == 1 {
+		return batch[0].String()
+	}
+	if _, ok := batch[0].(linkStep); ok {
+		return describeBatch(batch)
+	}
+	parts := make([]string, len(batch))
+	for i, s := range batch {
+		parts[i] = s.String()
+	}
+	return strings.Join(parts, "; ")
+}
+
 // describeBatch joins a batch into one ip(8) command:
 // "ip link set dev vnet0 address A mtu 1500 master br0 up".
 func describeBatch(batch []Step) string {
@@ -94,9 +110,7 @@ func applyAll(l Links, steps []Step, log *Log, ctx string) error {
 			log.Change("%s: rolled back after failure: %v", ctx, err)
 			return err
 		}
-		for _, s := range b {
-			log.Change("%s: %s", ctx, s)
-		}
+		log.Applied(ctx, b)
 	}
 	return nil
 }
@@ -109,9 +123,7 @@ func applyBestEffort(l Links, steps []Step, log *Log, ctx string) error {
 	var errs []error
 	for _, b := range bs {
 		if err := doBatch(l, b); err == nil {
-			for _, s := range b {
-				log.Change("%s: %s", ctx, s)
-			}
+			log.Applied(ctx, b)
 			continue
 		} else if len(b) == 1 {
 			errs = append(errs, err)
@@ -121,7 +133,7 @@ func applyBestEffort(l Links, steps []Step, log *Log, ctx string) error {
 			if err := s.Do(l); err != nil {
 				errs = append(errs, err)
 			} else {
-				log.Change("%s: %s", ctx, s)
+				log.Applied(ctx, []Step{s})
 			}
 		}
 	}

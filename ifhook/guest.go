@@ -130,6 +130,11 @@ func (h *Hook) liveGuestMAC(owner string, bridge *rtnl.Link, mac net.HardwareAdd
 // ParentGuest reads the VM behind tap from the command line of the process
 // that ran ifhook, when that is QEMU (Hook.Guest for the hook QEMU runs).
 func ParentGuest(tap string) Guest {
+	// Most runs from outside QEMU end here, after one readlink: no error
+	// values built, no command line read.
+	if !qemu.ParentMayBeQEMU() {
+		return Guest{}
+	}
 	vm, err := qemu.FromParent()
 	if errors.Is(err, qemu.ErrNotQEMU) {
 		return Guest{} // run from a shell, a test, a libvirt script

@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -294,11 +295,12 @@ func (h *Hook) planUp(tap string) (*Plan, error) {
 }
 
 // describeChoice says which policy setting applies, with its file:line.
+// (Concatenation, not fmt: this runs on every ifup.)
 func describeChoice(p *policy.Policy, c policy.Choice) string {
 	if c.Rule != nil {
-		return fmt.Sprintf("%s at %s", c.Rule, c.Where)
+		return c.Rule.String() + " at " + c.Where
 	}
-	return fmt.Sprintf("no rule matched; bridge = %q at %s", p.Bridge, c.Where)
+	return "no rule matched; bridge = " + strconv.Quote(p.Bridge) + " at " + c.Where
 }
 
 // chooseBridge resolves the policy's choice to a bridge: a name, or "auto".

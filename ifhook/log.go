@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -61,6 +61,23 @@ func (l *Log) Info(format string, args ...any) {
 	l.Change(format, args...)
 }
 
+// Applied reports a batch of steps applied together: each step on stderr
+// when verbose, one syslog line for the batch (a batch of link changes is
+// one netlink message, so one line says what it did).
+func (l *Log) Applied(ctx string, batch []Step) {
+	if l == nil {
+		return
+	}
+	if l.Verbose {
+		for _, s := range batch {
+			l.stderrf("%s: %s", ctx, s)
+		}
+	}
+	if l.Syslog != nil {
+		l.Syslog.send(prioInfo, ctx+": "+describeSteps(batch))
+	}
+}
+
 // Debug reports detail for -v only.
 func (l *Log) Debug(format string, args ...any) {
 	if l != nil && l.Verbose {
@@ -90,6 +107,16 @@ func (s *Syslog) Send(prio int, format string, args ...any) {
 	if s == nil || s.dead {
 		return
 	}
+	s.send(prio, fmt.Sprintf(format, args...))
+}
+
+// send writes msg. The line carries no timestamp: syslog daemons and
+// journald stamp what they receive, and formatting one would cost every
+// hook run the time-formatting code.
+func (s *Syslog) send(prio int, msg string) {
+	if s == nil || s.dead {
+		return
+	}
 	if s.fd == 0 {
 		path := s.Path
 		if path == "" {
@@ -111,7 +138,7 @@ func (s *Syslog) Send(prio int, format string, args ...any) {
 	if tag == "" {
 		tag = "ifhook"
 	}
-	line := fmt.Sprintf("<%d>%s %s[%d]: %s", prio, time.Now().Format(time.Stamp), tag, os.Getpid(), fmt.Sprintf(format, args...))
+	line := "<" + strconv.Itoa(prio) + ">" + tag + "[" + strconv.Itoa(os.Getpid()) + "]: " + msg
 	if _, err := unix.Write(s.fd, []byte(line)); err != nil {
 		s.dead = true
 	}

@@ -558,7 +558,7 @@ func TestSyslog(t *testing.T) {
 		lines = append(lines, string(buf[:n]))
 	}
 	all := strings.Join(lines, "\n")
-	for _, w := range []string{"ifhook[", "up vnet0: ip link set dev vnet0 master br0", "up nosuch0: no such device", "<27>"} {
+	for _, w := range []string{"ifhook[", "up vnet0: ip link set dev vnet0 address fe:54:00:e4:9d:39 master br0 up", "up nosuch0: no such device", "<27>"} {
 		if !strings.Contains(all, w) {
 			t.Errorf("syslog lacks %q:\n%s", w, all)
 		}

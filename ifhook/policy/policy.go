@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -91,7 +92,7 @@ type Choice struct {
 // Where returns "file:line" for a key path, e.g. "bridge" or "rule.0".
 func (p *Policy) Where(keyPath string) string {
 	if n := p.lines.Line(keyPath); n > 0 {
-		return fmt.Sprintf("%s:%d", p.File, n)
+		return p.File + ":" + strconv.Itoa(n)
 	}
 	return p.File
 }
@@ -139,7 +140,7 @@ func (p *Policy) MatchVM(tap, vm string) Choice {
 		if !r.Matches(tap, vm) {
 			continue
 		}
-		c := Choice{Rule: r, Bridge: r.Bridge, MTU: r.MTU, Where: fmt.Sprintf("%s:%d", p.File, r.Line)}
+		c := Choice{Rule: r, Bridge: r.Bridge, MTU: r.MTU, Where: p.File + ":" + strconv.Itoa(r.Line)}
 		if c.Bridge == "" {
 			c.Bridge = p.Bridge
 		}

@@ -17,6 +17,22 @@ import (
 // launch_script forks and execs them).
 func FromParent() (*VM, error) { return FromPID(os.Getppid()) }
 
+// ParentMayBeQEMU reports, with one readlink and no allocation for the
+// common answer, whether the parent process could be QEMU: its executable
+// is a QEMU system emulator, or cannot be read (another user's process,
+// which FromParent then judges by argv[0]).
+func ParentMayBeQEMU() bool {
+	var buf [256]byte
+	n, err := unix.Readlink("/proc/"+strconv.Itoa(os.Getppid())+"/exe", buf[:])
+	if err != nil {
+		return err == unix.EACCES || err == unix.EPERM
+	}
+	if n == len(buf) {
+		return true // a long path: let FromParent read it whole
+	}
+	return IsQEMU(string(buf[:n]))
+}
+
 // FromPID reads the VM of QEMU process pid from /proc/PID/exe and
 // /proc/PID/cmdline. It fails with an error wrapping ErrNotQEMU when the
 // process is not a QEMU system emulator, fs.ErrNotExist when it is gone, and

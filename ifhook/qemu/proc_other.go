@@ -18,3 +18,7 @@ func FromPID(pid int) (*VM, error) { return nil, errUnsupported() }
 func errUnsupported() error {
 	return fmt.Errorf("reading a process's command line needs Linux /proc: %w", errors.ErrUnsupported)
 }
+
+// ParentMayBeQEMU reports whether the parent process could be QEMU; only
+// Linux can tell.
+func ParentMayBeQEMU() bool { return false }

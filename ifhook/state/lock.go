@@ -20,8 +20,14 @@ type Lock struct {
 func (d *Dir) Lock(timeout time.Duration) (*Lock, error) {
 	path := filepath.Join(d.Path, "lock")
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+	if err == unix.ENOENT {
+		if err := d.ensure(); err != nil {
+			return nil, err
+		}
+		fd, err = unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("open lock %s: %w", path, err)
+		return nil, fmt.Errorf("state directory %s: open lock: %w", d.Path, err)
 	}
 	deadline := time.Now().Add(timeout)
 	wait := 200 * time.Microsecond

@@ -64,23 +64,23 @@ type Dir struct {
 	Path string
 }
 
-// Open makes sure the directory and its taps/ subdirectory exist (mode 0700:
-// records are root's business) and returns it.
+// Open returns the state directory at path. It touches nothing: the
+// directory (mode 0700: records are root's business) is made when the
+// first lock or record needs it, so a hook run that finds it there, as
+// nearly all do, spends no system call on it.
 func Open(path string) (*Dir, error) {
-	taps := filepath.Join(path, "taps")
-	// Two mkdirs that usually find both there; MkdirAll only for a new
-	// deep path.
-	err := rawfile.Mkdir(path, 0o700)
-	if err == nil {
-		err = rawfile.Mkdir(taps, 0o700)
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		err = os.MkdirAll(taps, 0o700)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("state directory %s: %w", path, unwrap(err))
+	if path == "" {
+		return nil, errors.New("state directory: empty path")
 	}
 	return &Dir{Path: path}, nil
+}
+
+// ensure makes the directory and its taps/ subdirectory.
+func (d *Dir) ensure() error {
+	if err := os.MkdirAll(filepath.Join(d.Path, "taps"), 0o700); err != nil {
+		return fmt.Errorf("state directory %s: %w", d.Path, unwrap(err))
+	}
+	return nil
 }
 
 func unwrap(err error) error {
@@ -149,6 +149,9 @@ func (d *Dir) List() ([]*Record, error) {
 
 func (d *Dir) tapNames() ([]string, error) {
 	entries, err := os.ReadDir(filepath.Join(d.Path, "taps"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // nothing recorded yet
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list records in %s: %w", d.Path, unwrap(err))
 	}
@@ -168,6 +171,12 @@ func (d *Dir) tapNames() ([]string, error) {
 func writeAtomic(path string, data []byte) error {
 	tmp := path + ":" + strconv.Itoa(os.Getpid()) + ".tmp"
 	err := rawfile.WriteFile(tmp, data, 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The directory is made on first use (see Open).
+		if merr := os.MkdirAll(filepath.Dir(path), 0o700); merr == nil {
+			err = rawfile.WriteFile(tmp, data, 0o600)
+		}
+	}
 	if err == nil {
 		err = rawfile.Rename(tmp, path)
 	}
