@@ -113,7 +113,7 @@ func (r *BridgeRecord) Encode() []byte {
 	put("bridge", r.Bridge)
 	put("model", r.Model)
 	if !r.Since.IsZero() {
-		put("since", r.Since.UTC().Format(time.RFC3339))
+		put("since", strconv.FormatInt(r.Since.Unix(), 10))
 	}
 	put("created", strconv.FormatBool(r.Created))
 	for _, a := range r.Addrs {
@@ -167,7 +167,7 @@ func DecodeBridge(data []byte) (*BridgeRecord, error) {
 		case k == "model":
 			r.Model = v
 		case k == "since":
-			r.Since, err = time.Parse(time.RFC3339, v)
+			r.Since, err = parseSince(v)
 		case k == "created":
 			r.Created, err = strconv.ParseBool(v)
 		case k == "addr":

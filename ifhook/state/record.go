@@ -33,7 +33,9 @@ func (r *Record) Encode() []byte {
 	putInt("ifindex", r.Index)
 	put("bridge", r.Bridge)
 	if !r.Since.IsZero() {
-		put("since", r.Since.UTC().Format(time.RFC3339))
+		// Seconds since the epoch: formatting a date costs every ifup
+		// the time-formatting code, and list renders it anyway.
+		put("since", strconv.FormatInt(r.Since.Unix(), 10))
 	}
 	put("rule", r.Rule)
 	for _, s := range []struct {
@@ -110,11 +112,7 @@ func (r *Record) set(k, v string) error {
 	case "bridge":
 		r.Bridge = v
 	case "since":
-		r.Since, err = time.Parse(time.RFC3339, v)
-		r.Since = r.Since.UTC()
-		if err == nil && r.Since.Year() > 9999 {
-			err = fmt.Errorf("%s is past year 9999", v)
-		}
+		r.Since, err = parseSince(v)
 	case "rule":
 		r.Rule = v
 	case "vm":
@@ -133,4 +131,23 @@ func (r *Record) set(k, v string) error {
 		snap.Up, err = strconv.ParseBool(v)
 	}
 	return err
+}
+
+// parseSince reads a record's time: seconds since the epoch, or RFC 3339.
+func parseSince(v string) (time.Time, error) {
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 || secs > 253402300799 { // 9999-12-31T23:59:59Z
+			return time.Time{}, fmt.Errorf("%s is out of range", v)
+		}
+		return time.Unix(secs, 0).UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return t, err
+	}
+	t = t.UTC()
+	if t.Year() > 9999 {
+		return t, fmt.Errorf("%s is past year 9999", v)
+	}
+	return t, nil
 }
