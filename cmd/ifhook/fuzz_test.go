@@ -116,13 +116,3 @@ func FuzzDispatch(f *testing.F) {
 	})
 }
 
-// flagWithNewline reports whether some argument that looks like a flag holds
-// a line break.
-func flagWithNewline(args []string) bool {
-	for _, a := range args {
-		if strings.HasPrefix(a, "-") && strings.ContainsAny(a, "\n\r") {
-			return true
-		}
-	}
-	return false
-}

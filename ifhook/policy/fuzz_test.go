@@ -36,10 +36,6 @@ func seedPolicies(f *testing.F, add func(data []byte)) {
 	}
 }
 
-// hasControl reports whether s holds an ASCII control character.
-func hasControl(s string) bool {
-	return strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0
-}
 
 func FuzzParse(f *testing.F) {
 	seedPolicies(f, func(data []byte) { f.Add(data, "vnet0") })
