@@ -36,7 +36,6 @@ func seedPolicies(f *testing.F, add func(data []byte)) {
 	}
 }
 
-
 func FuzzParse(f *testing.F) {
 	seedPolicies(f, func(data []byte) { f.Add(data, "vnet0") })
 	f.Add([]byte("[[rule]]\ntap = \"lab-*\"\n[[rule]]\nbridge = \"br1\"\n"), "lab-1")
