@@ -137,15 +137,5 @@ func applyBestEffort(l Links, steps []Step, log *Log, ctx string) error {
 			}
 		}
 	}
-	switch len(errs) {
-	case 0:
-		return nil
-	case 1:
-		return errs[0]
-	}
-	msgs := make([]string, len(errs))
-	for i, e := range errs {
-		msgs[i] = e.Error()
-	}
-	return &kindError{KindOf(errs[0]), fmt.Errorf("%s", strings.Join(msgs, "; "))}
+	return joinErrors(errs)
 }

@@ -131,18 +131,11 @@ func (h *Hook) doctorBridge(n Net, name string) ([]Finding, error) {
 			"ip link set %s type bridge stp_state 0 (a bridge of guests seldom needs STP), or forward_delay 200 (2 s); in the policy: stp = false or forward_delay = 2", name)
 	}
 
-	if spec != nil && spec.Model.Routes() {
-		v4, v6 := spec.Families()
-		for _, f := range []struct {
-			on  bool
-			key string
-		}{{v4, sysctlIPv4Forward}, {v6, sysctlIPv6Forward}} {
-			if !f.on {
-				continue
-			}
-			if v, err := n.Sysctl(f.key); err == nil && v != "1" {
-				add("forwarding", fmt.Sprintf("%s = %s: the host does not forward for this %s bridge, so guests reach the host only", f.key, v, spec.Model),
-					"sysctl -w %s=1 (ifhook setup %s does it)", f.key, name)
+	if spec != nil {
+		for _, key := range forwardingKeys(spec) {
+			if v, err := n.Sysctl(key); err == nil && v != "1" {
+				add("forwarding", fmt.Sprintf("%s = %s: the host does not forward for this %s bridge, so guests reach the host only", key, v, spec.Model),
+					"sysctl -w %s=1 (ifhook setup %s does it)", key, name)
 			}
 		}
 	}

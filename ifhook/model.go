@@ -184,22 +184,29 @@ func (h *Hook) planAddresses(n Net, bp *bridgePlan, br *rtnl.Link) error {
 	return nil
 }
 
+// forwardingKeys returns the forwarding sysctls of the families the
+// bridge routes.
+func forwardingKeys(spec *policy.BridgeSpec) []string {
+	var keys []string
+	v4, v6 := spec.Families()
+	if v4 {
+		keys = append(keys, sysctlIPv4Forward)
+	}
+	if v6 {
+		keys = append(keys, sysctlIPv6Forward)
+	}
+	return keys
+}
+
 // planForwarding turns forwarding on for the families the bridge routes.
 func (h *Hook) planForwarding(n Net, bp *bridgePlan) error {
-	v4, v6 := bp.spec.Families()
-	for _, f := range []struct {
-		on  bool
-		key string
-	}{{v4, sysctlIPv4Forward}, {v6, sysctlIPv6Forward}} {
-		if !f.on {
-			continue
-		}
-		old, err := n.Sysctl(f.key)
+	for _, key := range forwardingKeys(bp.spec) {
+		old, err := n.Sysctl(key)
 		if err != nil {
-			return sysErr(err, "read %s", f.key)
+			return sysErr(err, "read %s", key)
 		}
 		if old != "1" {
-			bp.steps = append(bp.steps, &sysctlStep{net: n, key: f.key, value: "1", old: old})
+			bp.steps = append(bp.steps, &sysctlStep{net: n, key: key, value: "1", old: old})
 		}
 	}
 	return nil

@@ -67,16 +67,10 @@ func (h *Hook) Status(names ...string) ([]BridgeStatus, error) {
 				st.Addresses = append(st.Addresses, a.Prefix.String())
 			}
 		}
-		if spec.Model.Routes() {
+		if keys := forwardingKeys(spec); len(keys) > 0 {
 			st.Forwarding = map[string]string{}
-			v4, v6 := spec.Families()
-			for _, f := range []struct {
-				on  bool
-				key string
-			}{{v4, sysctlIPv4Forward}, {v6, sysctlIPv6Forward}} {
-				if f.on {
-					st.Forwarding[f.key], _ = n.Sysctl(f.key)
-				}
+			for _, key := range keys {
+				st.Forwarding[key], _ = n.Sysctl(key)
 			}
 		}
 		if spec.Model == "nat" {

@@ -76,13 +76,9 @@ type Table struct {
 
 // Open connects to nftables in the namespace nsfd (-1: the process's own).
 func Open(nsfd int) (*Table, error) {
-	var opts []nftables.ConnOption
-	if nsfd >= 0 {
-		opts = append(opts, nftables.WithNetNSFd(nsfd))
-	}
-	conn, err := nftables.New(opts...)
+	conn, err := connect(nsfd)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return nil, err
 	}
 	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
 	return &Table{
@@ -176,6 +172,19 @@ func (t *Table) Delete(bridge string) (bool, error) {
 	return true, nil
 }
 
+// connect opens nftables in the namespace nsfd (-1: the process's own).
+func connect(nsfd int) (*nftables.Conn, error) {
+	var opts []nftables.ConnOption
+	if nsfd >= 0 {
+		opts = append(opts, nftables.WithNetNSFd(nsfd))
+	}
+	conn, err := nftables.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return conn, nil
+}
+
 func classify(err error) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.EAFNOSUPPORT) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -254,13 +263,9 @@ func Describe(rules []*nftables.Rule) []string {
 // loaded, bridged guest traffic passes these chains and is dropped (Docker
 // sets FORWARD to drop). Chains of iptables-legacy are not visible here.
 func ForwardDropChains(nsfd int) ([]string, error) {
-	var opts []nftables.ConnOption
-	if nsfd >= 0 {
-		opts = append(opts, nftables.WithNetNSFd(nsfd))
-	}
-	conn, err := nftables.New(opts...)
+	conn, err := connect(nsfd)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return nil, err
 	}
 	chains, err := conn.ListChains()
 	if err != nil {

@@ -40,18 +40,7 @@ func (d *Dir) bridgePath(name string) string { return filepath.Join(d.Path, "bri
 
 // ReadBridge returns the record of a bridge, or nil when there is none.
 func (d *Dir) ReadBridge(name string) (*BridgeRecord, error) {
-	data, err := rawfile.ReadFile(d.bridgePath(name))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read record %s: %w", d.bridgePath(name), unwrap(err))
-	}
-	r, err := DecodeBridge(data)
-	if err != nil {
-		return nil, fmt.Errorf("record %s is corrupt: %w", d.bridgePath(name), err)
-	}
-	return r, nil
+	return readRecord(d.bridgePath(name), DecodeBridge)
 }
 
 // WriteBridge stores a bridge record atomically.
@@ -101,15 +90,7 @@ func (d *Dir) ListBridges() ([]*BridgeRecord, error) {
 // key.
 func (r *BridgeRecord) Encode() []byte {
 	var b bytes.Buffer
-	put := func(k, v string) {
-		if v == "" {
-			return
-		}
-		if needsQuote(v) {
-			v = strconv.Quote(v)
-		}
-		fmt.Fprintf(&b, "%s=%s\n", k, v)
-	}
+	put := func(k, v string) { putLine(&b, k, v) }
 	put("bridge", r.Bridge)
 	put("model", r.Model)
 	if !r.Since.IsZero() {
@@ -145,57 +126,45 @@ func (r *BridgeRecord) Encode() []byte {
 // DecodeBridge parses a record written by Encode. Unknown keys are skipped.
 func DecodeBridge(data []byte) (*BridgeRecord, error) {
 	r := &BridgeRecord{}
-	for n, line := range strings.Split(string(data), "\n") {
-		if line == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			return nil, fmt.Errorf("line %d: no '='", n+1)
-		}
-		if strings.HasPrefix(v, `"`) {
-			uq, err := strconv.Unquote(v)
-			if err != nil {
-				return nil, fmt.Errorf("line %d: %s: bad quoting", n+1, k)
-			}
-			v = uq
-		}
-		var err error
-		switch {
-		case k == "bridge":
-			r.Bridge = v
-		case k == "model":
-			r.Model = v
-		case k == "since":
-			r.Since, err = parseSince(v)
-		case k == "created":
-			r.Created, err = strconv.ParseBool(v)
-		case k == "addr":
-			r.Addrs = append(r.Addrs, v)
-		case strings.HasPrefix(k, "sysctl."):
-			if r.Sysctls == nil {
-				r.Sysctls = map[string]string{}
-			}
-			r.Sysctls[strings.TrimPrefix(k, "sysctl.")] = v
-		case k == "nat":
-			r.NAT, err = strconv.ParseBool(v)
-		case k == "uplink":
-			r.Uplink = v
-		case k == "uplink.up":
-			r.UplinkUp, err = strconv.ParseBool(v)
-		case k == "uplink.master":
-			r.UplinkMaster = v
-		case k == "uplink.addr":
-			r.UplinkAddrs = append(r.UplinkAddrs, v)
-		case k == "uplink.route":
-			r.UplinkRoutes = append(r.UplinkRoutes, v)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %s: %w", n+1, k, err)
-		}
+	if err := eachLine(data, r.set); err != nil {
+		return nil, err
 	}
 	if r.Bridge == "" {
 		return nil, errors.New("no bridge= line")
 	}
 	return r, nil
+}
+
+func (r *BridgeRecord) set(k, v string) error {
+	var err error
+	switch {
+	case k == "bridge":
+		r.Bridge = v
+	case k == "model":
+		r.Model = v
+	case k == "since":
+		r.Since, err = parseSince(v)
+	case k == "created":
+		r.Created, err = strconv.ParseBool(v)
+	case k == "addr":
+		r.Addrs = append(r.Addrs, v)
+	case strings.HasPrefix(k, "sysctl."):
+		if r.Sysctls == nil {
+			r.Sysctls = map[string]string{}
+		}
+		r.Sysctls[strings.TrimPrefix(k, "sysctl.")] = v
+	case k == "nat":
+		r.NAT, err = strconv.ParseBool(v)
+	case k == "uplink":
+		r.Uplink = v
+	case k == "uplink.up":
+		r.UplinkUp, err = strconv.ParseBool(v)
+	case k == "uplink.master":
+		r.UplinkMaster = v
+	case k == "uplink.addr":
+		r.UplinkAddrs = append(r.UplinkAddrs, v)
+	case k == "uplink.route":
+		r.UplinkRoutes = append(r.UplinkRoutes, v)
+	}
+	return err
 }

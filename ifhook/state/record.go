@@ -12,18 +12,7 @@ import (
 // Encode renders the record as "key=value" lines.
 func (r *Record) Encode() []byte {
 	var b bytes.Buffer
-	put := func(k, v string) {
-		if v == "" {
-			return
-		}
-		b.WriteString(k)
-		b.WriteByte('=')
-		if needsQuote(v) {
-			v = strconv.Quote(v)
-		}
-		b.WriteString(v)
-		b.WriteByte('\n')
-	}
+	put := func(k, v string) { putLine(&b, k, v) }
 	putInt := func(k string, v int) {
 		if v != 0 {
 			put(k, strconv.Itoa(v))
@@ -65,27 +54,51 @@ func needsQuote(v string) bool {
 	return false
 }
 
-// Decode parses a record written by Encode. Unknown keys are skipped.
-func Decode(data []byte) (*Record, error) {
-	r := &Record{}
+// putLine appends "k=v\n", quoting v when it would not survive as is;
+// an empty v writes nothing.
+func putLine(b *bytes.Buffer, k, v string) {
+	if v == "" {
+		return
+	}
+	if needsQuote(v) {
+		v = strconv.Quote(v)
+	}
+	b.WriteString(k)
+	b.WriteByte('=')
+	b.WriteString(v)
+	b.WriteByte('\n')
+}
+
+// eachLine calls set for each "key=value" line of a record, unquoting
+// quoted values, and says which line a failure is on.
+func eachLine(data []byte, set func(k, v string) error) error {
 	for n, line := range strings.Split(string(data), "\n") {
 		if line == "" {
 			continue
 		}
 		k, v, ok := strings.Cut(line, "=")
 		if !ok {
-			return nil, fmt.Errorf("line %d: no '='", n+1)
+			return fmt.Errorf("line %d: no '='", n+1)
 		}
 		if strings.HasPrefix(v, `"`) {
 			uq, err := strconv.Unquote(v)
 			if err != nil {
-				return nil, fmt.Errorf("line %d: %s: bad quoting", n+1, k)
+				return fmt.Errorf("line %d: %s: bad quoting", n+1, k)
 			}
 			v = uq
 		}
-		if err := r.set(k, v); err != nil {
-			return nil, fmt.Errorf("line %d: %s: %w", n+1, k, err)
+		if err := set(k, v); err != nil {
+			return fmt.Errorf("line %d: %s: %w", n+1, k, err)
 		}
+	}
+	return nil
+}
+
+// Decode parses a record written by Encode. Unknown keys are skipped.
+func Decode(data []byte) (*Record, error) {
+	r := &Record{}
+	if err := eachLine(data, r.set); err != nil {
+		return nil, err
 	}
 	if r.TAP == "" {
 		return nil, errors.New("no tap= line")

@@ -96,16 +96,21 @@ func (d *Dir) recordPath(tap string) string {
 
 // Read returns the record for tap, or nil when there is none.
 func (d *Dir) Read(tap string) (*Record, error) {
-	data, err := rawfile.ReadFile(d.recordPath(tap))
+	return readRecord(d.recordPath(tap), Decode)
+}
+
+// readRecord reads and decodes the record at path; nil when there is none.
+func readRecord[R any](path string, decode func([]byte) (*R, error)) (*R, error) {
+	data, err := rawfile.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read record %s: %w", d.recordPath(tap), unwrap(err))
+		return nil, fmt.Errorf("read record %s: %w", path, unwrap(err))
 	}
-	r, err := Decode(data)
+	r, err := decode(data)
 	if err != nil {
-		return nil, fmt.Errorf("record %s is corrupt: %w", d.recordPath(tap), err)
+		return nil, fmt.Errorf("record %s is corrupt: %w", path, err)
 	}
 	return r, nil
 }
