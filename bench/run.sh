@@ -8,6 +8,9 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 CGO_ENABLED=0 go build -trimpath -o "$out/ifhook" ./cmd/ifhook
 go build -o "$out/ifupbench" ./bench/ifupbench
+# A binary written a moment ago has dirty page-cache pages, which the
+# kernel maps into a new process more slowly: flush them first.
+sync "$out/ifhook" "$out/ifupbench"
 # A private mount namespace so that sysfs can be remounted to show the new
 # network namespace's links (Debian's script reads /sys/class/net).
 exec unshare --net --mount --propagation private sh -c \

@@ -11,6 +11,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -313,14 +314,16 @@ func run(argv, env []string) (sample, error) {
 
 // measure runs each contender's ifup once per round on its own fresh TAP,
 // then its ifdown on the same TAP (so the bridge's port count stays put:
-// a Linux bridge takes at most 1024 ports), rotating the contenders' order
-// every round.
+// a Linux bridge takes at most 1024 ports), in a new random order every
+// round: a fixed rotation always runs the same contender after the same
+// other, and which process ran just before shifts a whole-process time by
+// several percent.
 func measure(cs []contender, taps [][]string, rounds int, ipDown func(string) []string) (up, down [][]sample) {
 	up = make([][]sample, len(cs))
 	down = make([][]sample, len(cs))
+	rng := rand.New(rand.NewPCG(1, 2)) // the same orders every run
 	for r := range rounds {
-		for k := range cs {
-			i := (r + k) % len(cs)
+		for _, i := range rng.Perm(len(cs)) {
 			tap := taps[i][r]
 			s, err := run(cs[i].argv(tap), cs[i].env)
 			check(err)
