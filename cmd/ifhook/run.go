@@ -95,7 +95,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) (c
 	case prog == "ifhook" || strings.HasPrefix(prog, "ifhook"):
 		return subcommand(args[1:], e, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "ifhook: run as %q; want a name ending in ifup or ifdown (qemu-ifup, qemu-ifdown) or ifhook (run 'ifhook help')\n", oneLine(prog))
+	fmt.Fprintf(stderr, "ifhook: run as %q; want a name ending in ifup or ifdown (qemu-ifup, qemu-ifdown) or ifhook; %s\n", oneLine(prog), usageLine)
 	return 64
 }
 
@@ -200,7 +200,7 @@ func subcommand(args []string, e env, stdout, stderr io.Writer) int {
 	}
 	args = global.fs.Args()
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "ifhook: no subcommand (run 'ifhook help')\n")
+		fmt.Fprintf(stderr, "ifhook: no subcommand; %s\n", usageLine)
 		return 64
 	}
 	cmd, args := args[0], args[1:]
@@ -305,7 +305,7 @@ func subcommand(args []string, e env, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, Usage())
 		return 0
 	}
-	fmt.Fprintf(stderr, "ifhook: unknown subcommand %q (run 'ifhook help')\n", cmd)
+	fmt.Fprintf(stderr, "ifhook: unknown subcommand %q; %s\n", printable(cmd), usageLine)
 	return 64
 }
 

@@ -7,6 +7,10 @@ import (
 	"github.com/ifhook/ifhook/ifhook"
 )
 
+// usageLine is the usage in one line, for the errors that call for it:
+// every failure prints one line.
+const usageLine = "usage: qemu-ifup TAP | qemu-ifdown TAP | ifhook [-v] [--config FILE] up|down|explain|check|list|gc|setup|teardown|status|doctor|mac|install-hooks|version|help [ARGS] (run 'ifhook help')"
+
 // Usage is the text of `ifhook help`. The man page says the same; a test
 // checks that every subcommand and exit status appears in both.
 func Usage() string {
