@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/nftables"
 	"github.com/ifhook/ifhook/ifhook/nat"
 	"github.com/ifhook/ifhook/ifhook/nstest"
 	"github.com/ifhook/ifhook/ifhook/rtnl"
@@ -540,5 +541,55 @@ func TestRouteEncode(t *testing.T) {
 	}
 	if _, err := DecodeRoute("dst=garbage"); err == nil {
 		t.Error("garbage decoded")
+	}
+}
+
+// TestDoctorNetfilter: with br_netfilter passing bridged frames to a
+// forward chain that drops by default (Docker's FORWARD policy), doctor
+// says so; without the drop policy, it does not.
+func TestDoctorNetfilter(t *testing.T) {
+	ns := nstest.New(t)
+	ns.AddBridge(t, "br0")
+	h := newModelHook(t, ns, "")
+	if _, err := h.Net.Sysctl("net.bridge.bridge-nf-call-iptables"); err != nil {
+		t.Skipf("this kernel has no br_netfilter in the namespace (%v); loading it would change the host", err)
+	}
+	if err := h.Net.SetSysctl("net.bridge.bridge-nf-call-iptables", "1"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := nftables.New(nftables.WithNetNSFd(ns.FD()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := conn.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: "filter"})
+	policy := nftables.ChainPolicyAccept
+	chain := conn.AddChain(&nftables.Chain{Name: "FORWARD", Table: table, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &policy})
+	if err := conn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	has := func() bool {
+		fs, err := h.Doctor()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fs {
+			if f.Check == "br_netfilter" {
+				return strings.Contains(f.Problem, "ip filter FORWARD")
+			}
+		}
+		return false
+	}
+	if has() {
+		t.Fatal("finding with an accepting FORWARD chain")
+	}
+	drop := nftables.ChainPolicyDrop
+	chain.Policy = &drop
+	conn.AddChain(chain)
+	if err := conn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !has() {
+		t.Fatal("no br_netfilter finding with FORWARD policy drop")
 	}
 }
