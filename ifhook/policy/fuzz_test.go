@@ -2,9 +2,11 @@ package policy
 
 import (
 	"errors"
+	"github.com/BurntSushi/toml"
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -259,6 +261,29 @@ func FuzzKeyLines(f *testing.F) {
 			if got := kl.Line(k); got != n {
 				t.Errorf("Line(%q) = %d, want %d", k, got, n)
 			}
+		}
+	})
+}
+
+// FuzzBlankComments: blanking comment lines never changes what toml
+// reads, nor the number of lines.
+func FuzzBlankComments(f *testing.F) {
+	f.Add("a = 1\n# c\nb = [\n # x\n 2]\n")
+	f.Add("s = \"\"\"\n# no\n\"\"\"\n")
+	f.Add("t = { a = 1 } # c\n[x]\n#y = 2\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		out := blankComments([]byte(in))
+		if strings.Count(out, "\n") != strings.Count(in, "\n") {
+			t.Fatalf("line count changed: %q -> %q", in, out)
+		}
+		var a, b map[string]any
+		_, errA := toml.Decode(in, &a)
+		_, errB := toml.Decode(out, &b)
+		if (errA == nil) != (errB == nil) {
+			t.Fatalf("toml: %v on the text, %v on it blanked (%q -> %q)", errA, errB, in, out)
+		}
+		if errA == nil && !reflect.DeepEqual(a, b) {
+			t.Fatalf("toml read %v, and %v blanked (%q -> %q)", a, b, in, out)
 		}
 	})
 }

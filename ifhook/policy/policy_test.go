@@ -726,3 +726,25 @@ func TestConfigExample(t *testing.T) {
 		}
 	}
 }
+
+func TestBlankComments(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"a = 1\n# c\n  # d\nb = 2 # e\n", "a = 1\n\n\nb = 2 # e\n"},
+		{"# only", ""},
+		{"a = [\n # in an array\n 1]\n", "a = [\n\n 1]\n"},
+		// A multi-line string may hold lines that start with '#': leave it all.
+		{"s = \"\"\"\n# not a comment\n\"\"\"\n# c\n", "s = \"\"\"\n# not a comment\n\"\"\"\n# c\n"},
+		{"s = '''\n# not a comment\n'''\n", "s = '''\n# not a comment\n'''\n"},
+		{"a = \"#\"\n", "a = \"#\"\n"},
+		{"", ""},
+	} {
+		if got := blankComments([]byte(tc.in)); got != tc.want {
+			t.Errorf("blankComments(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	// Every line keeps its number: a problem after comments is on its line.
+	_, err := Parse([]byte("# 1\n# 2\n\n# 4\nbirdge = 1\n"), "p")
+	if err == nil || !strings.Contains(err.Error(), "p:5: birdge") {
+		t.Errorf("problem after comments: %v", err)
+	}
+}
