@@ -15,4 +15,4 @@ sync "$out/ifhook" "$out/ifupbench"
 # network namespace's links (Debian's script reads /sys/class/net).
 exec unshare --net --mount --propagation private sh -c \
 	'mount -t sysfs sysfs /sys && exec "$0" "$@"' \
-	"$out/ifupbench" -host-netns "$(stat -L -c %i /proc/self/ns/net)" -ifhook "$out/ifhook" -debian bench/debian-qemu-ifup "$@"
+	"$out/ifupbench" -host-netns "$(stat -L -c %i /proc/self/ns/net)" -policy "$PWD/config.toml.example" -ifhook "$out/ifhook" -debian bench/debian-qemu-ifup "$@"

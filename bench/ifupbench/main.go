@@ -47,7 +47,7 @@ func main() {
 		variants = append(variants, s)
 		return nil
 	})
-	policyFile := flag.String("policy", "", "ifhook policy (default: bridge = \"auto\")")
+	policyFile := flag.String("policy", "", "ifhook policy (run.sh: the installed example, bridge = \"auto\"; default: a two-line one)")
 	hostNS := flag.String("host-netns", "", "inode of the host's network namespace, which the bench refuses to run in (required)")
 	flag.Parse()
 	if *ifhookBin == "" {
