@@ -187,3 +187,22 @@ func TestManRender(t *testing.T) {
 		}
 	}
 }
+
+// TestManCommandsAreTheDispatchedOnes keeps the man page's list of
+// subcommands equal to the ones run dispatches.
+func TestManCommandsAreTheDispatchedOnes(t *testing.T) {
+	documented := map[string]bool{}
+	for _, c := range manCommands {
+		if sub, ok := strings.CutPrefix(c, "ifhook "); ok {
+			documented[sub] = true
+			if !subcommands[sub] {
+				t.Errorf("the man page documents %q, which run does not dispatch", c)
+			}
+		}
+	}
+	for sub := range subcommands {
+		if !documented[sub] {
+			t.Errorf("run dispatches %q, which the man page's table lacks", sub)
+		}
+	}
+}

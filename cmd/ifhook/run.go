@@ -192,6 +192,13 @@ func loadPolicy(e env) (*policy.Policy, error) {
 	return pol, nil
 }
 
+// subcommands are the names ifhook takes after its own.
+var subcommands = map[string]bool{
+	"up": true, "down": true, "explain": true, "check": true, "list": true, "gc": true,
+	"setup": true, "teardown": true, "status": true, "doctor": true, "mac": true,
+	"install-hooks": true, "version": true, "help": true,
+}
+
 // subcommand is ifhook run under its own name.
 func subcommand(args []string, e env, stdout, stderr io.Writer) int {
 	global := newFlags("ifhook", &e, stderr)
@@ -204,6 +211,10 @@ func subcommand(args []string, e env, stdout, stderr io.Writer) int {
 		return 64
 	}
 	cmd, args := args[0], args[1:]
+	if !subcommands[cmd] {
+		fmt.Fprintf(stderr, "ifhook: unknown subcommand %q; %s\n", printable(cmd), usageLine)
+		return 64
+	}
 	f := newFlags(cmd, &e, stderr)
 	var jsonOut, down, force, all, dryRun, undo *bool
 	var vmName, guestMAC, checkMAC *string
@@ -339,7 +350,7 @@ func flagExit(err error, cmd string, stdout, stderr io.Writer) int {
 	}
 	where := "ifhook: "
 	if cmd != "" {
-		where += cmd + ": "
+		where += printable(cmd) + ": "
 	}
 	fmt.Fprintf(stderr, "%s%s (run 'ifhook help')\n", where, printable(err.Error()))
 	return 64
