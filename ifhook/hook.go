@@ -152,11 +152,12 @@ func (h *Hook) forwardWait(br *rtnl.Link) time.Duration {
 	if br == nil || !br.STP {
 		return 0
 	}
-	if spec := h.Policy.Spec(br.Name); spec != nil && !spec.WaitForwarding {
+	spec := h.Policy.Spec(br.Name)
+	if spec != nil && !spec.WaitForwarding {
 		return 0
 	}
 	delay := time.Duration(br.ForwardDelay) * 10 * time.Millisecond
-	if spec := h.Policy.Spec(br.Name); spec != nil && br.ForwardDelay == 0 {
+	if spec != nil && br.ForwardDelay == 0 {
 		delay = time.Duration(spec.ForwardDelay) * time.Second // a bridge not made yet
 	}
 	return 2*delay + 2*time.Second
@@ -445,7 +446,7 @@ func (h *Hook) down(tap string) (*Plan, error) {
 		plan := &Plan{Op: "down", TAP: tap}
 		msg := fmt.Sprintf("down %s: no CAP_NET_ADMIN (uid %d, QEMU -runas?): changing nothing; the kernel detaches the TAP when QEMU closes it, and 'ifhook gc' removes the record", tap, os.Getuid())
 		plan.Notes = append(plan.Notes, msg)
-		h.Log.Info("%s", msg)
+		h.Log.Change("%s", msg)
 		return plan, nil
 	}
 	lock, err := h.lock()

@@ -34,7 +34,8 @@ func (l *Log) stderrf(format string, args ...any) {
 	}
 }
 
-// Change reports a change made: syslog always, stderr when verbose.
+// Change reports a change made, or anything else worth keeping: syslog
+// always, stderr when verbose.
 func (l *Log) Change(format string, args ...any) {
 	if l == nil {
 		return
@@ -53,12 +54,6 @@ func (l *Log) Notice(format string, args ...any) {
 	}
 	l.stderrf(format, args...)
 	l.Syslog.Send(prioWarning, format, args...)
-}
-
-// Info reports something worth keeping that is not a change: syslog
-// always, stderr when verbose.
-func (l *Log) Info(format string, args ...any) {
-	l.Change(format, args...)
 }
 
 // Applied reports a batch of steps applied together: each step on stderr

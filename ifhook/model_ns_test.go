@@ -14,7 +14,6 @@ import (
 	"github.com/ifhook/ifhook/ifhook/nstest"
 	"github.com/ifhook/ifhook/ifhook/rtnl"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // newModelHook is newTestHook with a Net, so the Hook can make bridges.
@@ -23,42 +22,6 @@ func newModelHook(t *testing.T, ns *nstest.NS, policyText string) *Hook {
 	h, _ := newTestHook(t, ns, policyText)
 	h.Net = NewNet(ns.Conn)
 	return h
-}
-
-func addAddr(t *testing.T, ns *nstest.NS, dev, cidr string) {
-	t.Helper()
-	a, err := netlink.ParseAddr(cidr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Flags = unix.IFA_F_NODAD
-	if err := ns.Handle.AddrAdd(ns.Link(t, dev), a); err != nil {
-		t.Fatalf("add %s to %s: %v", cidr, dev, err)
-	}
-}
-
-func linkUp(t *testing.T, ns *nstest.NS, dev string) {
-	t.Helper()
-	if err := ns.Handle.LinkSetUp(ns.Link(t, dev)); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// addrs lists a link's global addresses as strings, sorted.
-func addrs(t *testing.T, ns *nstest.NS, dev string) []string {
-	t.Helper()
-	list, err := ns.Handle.AddrList(ns.Link(t, dev), netlink.FAMILY_ALL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, a := range list {
-		if a.Scope == unix.RT_SCOPE_UNIVERSE {
-			out = append(out, a.IPNet.String())
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // routes lists the routes through a link, as text, sorted.
@@ -103,8 +66,8 @@ uplink = "up0"
 func natHost(t *testing.T) *nstest.NS {
 	ns := nstest.New(t)
 	ns.AddVeth(t, "up0", "peer0")
-	addAddr(t, ns, "up0", "198.51.100.1/24")
-	linkUp(t, ns, "up0")
+	ns.AddAddrs(t, "up0", "198.51.100.1/24")
+	ns.SetUp(t, "up0")
 	ns.AddTAP(t, "vnet0")
 	ns.AddTAP(t, "vnet1")
 	return ns
@@ -128,7 +91,7 @@ func TestModelNAT(t *testing.T) {
 	if got := ns.MasterName(t, "vnet0"); got != "br-nat" {
 		t.Fatalf("vnet0 on %q", got)
 	}
-	if got := addrs(t, ns, "br-nat"); !slices.Equal(got, []string{"192.0.2.1/24"}) {
+	if got := ns.Addrs(t, "br-nat", netlink.FAMILY_ALL); !slices.Equal(got, []string{"192.0.2.1/24"}) {
 		t.Errorf("br-nat addresses %v", got)
 	}
 	if ns.Sysctl(t, "net.ipv4.ip_forward") != "1" || !natHas(t, ns, "br-nat") {
@@ -231,16 +194,14 @@ func TestModelRollback(t *testing.T) {
 func TestModelBridged(t *testing.T) {
 	ns := nstest.New(t)
 	ns.AddVeth(t, "eth0", "lan0")
-	addAddr(t, ns, "eth0", "203.0.113.5/24")
-	addAddr(t, ns, "eth0", "2001:db8::5/64")
-	linkUp(t, ns, "eth0")
-	linkUp(t, ns, "lan0")
+	ns.AddAddrs(t, "eth0", "203.0.113.5/24", "2001:db8::5/64")
+	ns.SetUp(t, "eth0", "lan0")
 	eth0 := ns.Link(t, "eth0")
 	if err := ns.Handle.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: net.ParseIP("203.0.113.1")}); err != nil {
 		t.Fatal(err)
 	}
 	ns.AddTAP(t, "vnet0")
-	beforeAddrs, beforeRoutes := addrs(t, ns, "eth0"), routes(t, ns, "eth0")
+	beforeAddrs, beforeRoutes := ns.Addrs(t, "eth0", netlink.FAMILY_ALL), routes(t, ns, "eth0")
 	policyText := "bridge = \"br-lan\"\n[bridges.br-lan]\nmodel = \"bridged\"\nuplink = \"eth0\"\n"
 
 	t.Run("rollback", func(t *testing.T) {
@@ -252,7 +213,7 @@ func TestModelBridged(t *testing.T) {
 		if ns.HasLink("br-lan") || ns.MasterName(t, "eth0") != "" {
 			t.Fatal("bridge or enslaved uplink left")
 		}
-		if got := addrs(t, ns, "eth0"); !slices.Equal(got, beforeAddrs) {
+		if got := ns.Addrs(t, "eth0", netlink.FAMILY_ALL); !slices.Equal(got, beforeAddrs) {
 			t.Fatalf("eth0 addresses %v, want %v", got, beforeAddrs)
 		}
 		if got := routes(t, ns, "eth0"); !slices.Equal(got, beforeRoutes) {
@@ -267,10 +228,10 @@ func TestModelBridged(t *testing.T) {
 	if ns.MasterName(t, "eth0") != "br-lan" || ns.MasterName(t, "vnet0") != "br-lan" {
 		t.Fatal("eth0 or vnet0 not on br-lan")
 	}
-	if got := addrs(t, ns, "br-lan"); !slices.Equal(got, beforeAddrs) {
+	if got := ns.Addrs(t, "br-lan", netlink.FAMILY_ALL); !slices.Equal(got, beforeAddrs) {
 		t.Errorf("br-lan addresses %v, want eth0's %v", got, beforeAddrs)
 	}
-	if got := addrs(t, ns, "eth0"); len(got) != 0 {
+	if got := ns.Addrs(t, "eth0", netlink.FAMILY_ALL); len(got) != 0 {
 		t.Errorf("eth0 kept %v", got)
 	}
 	if got := strings.Join(routes(t, ns, "br-lan"), "\n"); !strings.Contains(got, "Gw: 203.0.113.1") {
@@ -288,7 +249,7 @@ func TestModelBridged(t *testing.T) {
 	if ns.HasLink("br-lan") || ns.MasterName(t, "eth0") != "" {
 		t.Fatal("bridge left, or eth0 still enslaved")
 	}
-	if got := addrs(t, ns, "eth0"); !slices.Equal(got, beforeAddrs) {
+	if got := ns.Addrs(t, "eth0", netlink.FAMILY_ALL); !slices.Equal(got, beforeAddrs) {
 		t.Errorf("eth0 addresses after teardown %v, want %v", got, beforeAddrs)
 	}
 	if got := routes(t, ns, "eth0"); !slices.Equal(got, beforeRoutes) {
@@ -305,7 +266,7 @@ func TestModelBadInput(t *testing.T) {
 	if err := ns.Handle.LinkSetMaster(ns.Link(t, "eth1"), ns.Link(t, "br-other")); err != nil {
 		t.Fatal(err)
 	}
-	addAddr(t, ns, "eth0", "192.0.2.1/24")
+	ns.AddAddrs(t, "eth0", "192.0.2.1/24")
 	for _, tc := range []struct {
 		name, policy string
 		natErr       error

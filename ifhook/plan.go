@@ -69,19 +69,32 @@ func (p *Plan) StepStrings() []string {
 }
 
 // MarshalJSON renders the plan for `ifhook explain --json`.
-func (p *Plan) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		Op       string   `json:"op"`
-		TAP      string   `json:"tap"`
-		Policy   string   `json:"policy,omitempty"`
-		Rule     string   `json:"rule,omitempty"`
-		Bridge   string   `json:"bridge,omitempty"`
-		Reason   string   `json:"bridge_reason,omitempty"`
-		VM       string   `json:"vm,omitempty"`
-		GuestMAC string   `json:"guest_mac,omitempty"`
-		Steps    []string `json:"steps"`
-		Notes    []string `json:"notes,omitempty"`
-	}{p.Op, p.TAP, p.Policy, p.Rule, p.Bridge, p.Reason, p.Guest.VM, macString(p.Guest.MAC), p.StepStrings(), p.Notes})
+func (p *Plan) MarshalJSON() ([]byte, error) { return json.Marshal(p.View(nil)) }
+
+// PlanView is a plan as `ifhook explain --json` prints it, with the error
+// the operation would end with, if any.
+type PlanView struct {
+	Op       string   `json:"op"`
+	TAP      string   `json:"tap"`
+	Policy   string   `json:"policy,omitempty"`
+	Rule     string   `json:"rule,omitempty"`
+	Bridge   string   `json:"bridge,omitempty"`
+	Reason   string   `json:"bridge_reason,omitempty"`
+	VM       string   `json:"vm,omitempty"`
+	GuestMAC string   `json:"guest_mac,omitempty"`
+	Steps    []string `json:"steps"`
+	Notes    []string `json:"notes,omitempty"`
+	Error    string   `json:"error,omitempty"`
+	Exit     int      `json:"exit,omitempty"`
+}
+
+// View returns the plan as explain reports it, with err (nil: none).
+func (p *Plan) View(err error) PlanView {
+	v := PlanView{p.Op, p.TAP, p.Policy, p.Rule, p.Bridge, p.Reason, p.Guest.VM, macString(p.Guest.MAC), p.StepStrings(), p.Notes, "", 0}
+	if err != nil {
+		v.Error, v.Exit = err.Error(), Exit(err)
+	}
+	return v
 }
 
 // Text renders the plan for people, as `ifhook explain` prints it.

@@ -56,7 +56,7 @@ func (e *testEnv) startGuest(img *guest.Image, o guest.Options) *guest.Guest {
 	e.t.Helper()
 	o.Script = filepath.Join(binDir, "qemu-ifup")
 	o.DownScript = filepath.Join(binDir, "qemu-ifdown")
-	o.Env = append(o.Env, "IFHOOK_CONFIG="+e.policy, "IFHOOK_STATE_DIR="+e.state, "IFHOOK_SYSLOG=off")
+	o.Env = append(o.Env, e.environ()...)
 	return img.Start(e.t, e.ns, o)
 }
 
@@ -78,19 +78,8 @@ func peerNS(t *testing.T, host *nstest.NS, hostIf string, hostAddrs []string, pe
 // linkUpWith gives a link addresses and sets it up.
 func linkUpWith(t *testing.T, ns *nstest.NS, name string, addrs ...string) {
 	t.Helper()
-	l := ns.Link(t, name)
-	for _, a := range addrs {
-		addr, err := netlink.ParseAddr(a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ns.Handle.AddrAdd(l, addr); err != nil {
-			t.Fatalf("add %s to %s: %v", a, name, err)
-		}
-	}
-	if err := ns.Handle.LinkSetUp(l); err != nil {
-		t.Fatalf("set %s up: %v", name, err)
-	}
+	ns.AddAddrs(t, name, addrs...)
+	ns.SetUp(t, name)
 }
 
 // addRoute adds a route to dst ("default" or a CIDR) via gw.
@@ -309,23 +298,6 @@ func netState(t *testing.T, ns *nstest.NS) []string {
 	return out
 }
 
-// addrsOf returns a link's global IPv4 addresses, "A/N".
-func addrsOf(t *testing.T, ns *nstest.NS, link string) []string {
-	t.Helper()
-	list, err := ns.Handle.AddrList(ns.Link(t, link), netlink.FAMILY_V4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, a := range list {
-		if a.Scope == unix.RT_SCOPE_UNIVERSE {
-			out = append(out, a.IPNet.String())
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
 // defaultRoute describes the IPv4 default route, "via GW dev DEV" ("" when
 // there is none).
 func defaultRoute(t *testing.T, ns *nstest.NS) string {
@@ -493,7 +465,7 @@ model = "isolated"
 	}
 
 	for _, br := range []string{"br-iso", "br-iso2"} {
-		if got := addrsOf(t, e.ns, br); len(got) > 0 {
+		if got := e.ns.Addrs(t, br, netlink.FAMILY_V4); len(got) > 0 {
 			t.Errorf("isolated bridge %s has addresses %v", br, got)
 		}
 		if !e.bridgeRecorded(br) {
@@ -560,7 +532,7 @@ address = "192.0.2.1/24"
 		t.Errorf("peer without a route back saw echo requests from %v, want %v (forwarded, untranslated)", got, want)
 	}
 
-	if got, want := addrsOf(t, e.ns, "br-rt"), []string{"192.0.2.1/24"}; !cmp.Equal(got, want) {
+	if got, want := e.ns.Addrs(t, "br-rt", netlink.FAMILY_V4), []string{"192.0.2.1/24"}; !cmp.Equal(got, want) {
 		t.Errorf("br-rt has addresses %v, want %v", got, want)
 	}
 	if got := e.ns.Sysctl(t, "net.ipv4.ip_forward"); got != "1" {
@@ -622,7 +594,7 @@ uplink = "up0"
 			e.wantAttached("nat-a", "br-nat")
 			// While the bridge exists (it outlives the guest): its
 			// address, forwarding and the NAT rule in ifhook's table.
-			if got, want := addrsOf(t, e.ns, "br-nat"), []string{"192.0.2.1/24"}; !cmp.Equal(got, want) {
+			if got, want := e.ns.Addrs(t, "br-nat", netlink.FAMILY_V4), []string{"192.0.2.1/24"}; !cmp.Equal(got, want) {
 				t.Errorf("br-nat has addresses %v, want %v", got, want)
 			}
 			if got := e.ns.Sysctl(t, "net.ipv4.ip_forward"); got != "1" {
@@ -709,10 +681,10 @@ uplink = "eth0"
 	if got := e.ns.MasterName(t, "eth0"); got != "br-lan" {
 		t.Errorf("eth0's master is %q, want br-lan", got)
 	}
-	if got, want := addrsOf(t, e.ns, "br-lan"), []string{"203.0.113.5/24"}; !cmp.Equal(got, want) {
+	if got, want := e.ns.Addrs(t, "br-lan", netlink.FAMILY_V4), []string{"203.0.113.5/24"}; !cmp.Equal(got, want) {
 		t.Errorf("br-lan has addresses %v, want the host's %v", got, want)
 	}
-	if got := addrsOf(t, e.ns, "eth0"); len(got) > 0 {
+	if got := e.ns.Addrs(t, "eth0", netlink.FAMILY_V4); len(got) > 0 {
 		t.Errorf("eth0 kept addresses %v as a bridge port", got)
 	}
 	if got, want := defaultRoute(t, e.ns), "via 203.0.113.1 dev br-lan"; got != want {
@@ -729,7 +701,7 @@ uplink = "eth0"
 	}
 
 	e.stopAndTeardown(before, []string{"br-lan"}, g)
-	if got, want := addrsOf(t, e.ns, "eth0"), []string{"203.0.113.5/24"}; !cmp.Equal(got, want) {
+	if got, want := e.ns.Addrs(t, "eth0", netlink.FAMILY_V4), []string{"203.0.113.5/24"}; !cmp.Equal(got, want) {
 		t.Errorf("eth0 after teardown has %v, want %v", got, want)
 	}
 	if got, want := defaultRoute(t, e.ns), "via 203.0.113.1 dev eth0"; got != want {

@@ -48,31 +48,9 @@ func TestMain(m *testing.M) {
 	code := 0
 	func() {
 		defer os.RemoveAll(dir)
-		// GuardRootNS exits; run it in-line so the cleanup above happens.
-		code = guardedRun(m)
+		code = nstest.GuardedRun(m) // fails the run if the host's links changed
 	}()
 	os.Exit(code)
-}
-
-// guardedRun runs the tests and fails if the host's links changed.
-func guardedRun(m *testing.M) int {
-	before, _ := netlink.LinkList()
-	code := m.Run()
-	after, _ := netlink.LinkList()
-	if describeLinks(before) != describeLinks(after) {
-		fmt.Fprintf(os.Stderr, "the host's network namespace changed during the tests:\n%s\n---\n%s\n", describeLinks(before), describeLinks(after))
-		return 1
-	}
-	return code
-}
-
-func describeLinks(ls []netlink.Link) string {
-	var b strings.Builder
-	for _, l := range ls {
-		a := l.Attrs()
-		fmt.Fprintf(&b, "%s master=%d flags=%v mtu=%d\n", a.Name, a.MasterIndex, a.Flags, a.MTU)
-	}
-	return b.String()
 }
 
 // env is one test's environment: a namespace, a state directory, a policy.
@@ -105,12 +83,17 @@ type result struct {
 	stdout, stderr string
 }
 
+// environ is the environment the test's ifhook (or QEMU) runs with.
+func (e *testEnv) environ() []string {
+	return append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "IFHOOK_STATE_DIR=" + e.state, "IFHOOK_CONFIG=" + e.policy, "IFHOOK_SYSLOG=off"}, e.extra...)
+}
+
 // run runs ifhook under the name prog (qemu-ifup, qemu-ifdown, ifhook)
 // inside the test's namespace.
 func (e *testEnv) run(prog string, args ...string) result {
 	e.t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, prog), args...)
-	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "IFHOOK_STATE_DIR=" + e.state, "IFHOOK_CONFIG=" + e.policy, "IFHOOK_SYSLOG=off"}, e.extra...)
+	cmd.Env = e.environ()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if e.uid != 0 {
@@ -239,7 +222,7 @@ func TestIfupAnyNameEndingInIfup(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(link, "vnet0")
-	cmd.Env = []string{"IFHOOK_STATE_DIR=" + e.state, "IFHOOK_CONFIG=" + e.policy, "IFHOOK_SYSLOG=off"}
+	cmd.Env = e.environ()
 	if out, err := func() ([]byte, error) {
 		var b bytes.Buffer
 		cmd.Stderr = &b
@@ -522,6 +505,15 @@ func TestExplainChangesNothing(t *testing.T) {
 	}
 	if e.link("vnet0") != before || e.recordExists("vnet0") {
 		t.Fatal("explain changed something")
+	}
+	// On a problem, the JSON carries the error and the exit ifup would give.
+	r = e.run("ifhook", "explain", "--json", "vnet9")
+	var failed struct {
+		Error string `json:"error"`
+		Exit  int    `json:"exit"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &failed); err != nil || r.code != 65 || failed.Exit != 65 || !strings.Contains(failed.Error, "no such device") {
+		t.Fatalf("explain --json of a missing TAP: exit %d, %+v, %v\n%s", r.code, failed, err, r.stdout)
 	}
 	e.mustRun(0, "qemu-ifup", "vnet0")
 	r = e.mustRun(0, "ifhook", "explain", "vnet0")

@@ -2,12 +2,9 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,31 +27,12 @@ func qemuBinary(t *testing.T) string {
 }
 
 // startQEMU starts a QEMU that creates TAP ifname through -netdev tap with
-// our symlinks as script and downscript, and never runs a guest (-S). It is
-// stopped by its PID at the end of the test.
-func (e *testEnv) startQEMU(qemu, ifname string) (*exec.Cmd, *bytes.Buffer, string) {
+// our symlinks as script and downscript, and never runs a guest (-S).
+func (e *testEnv) startQEMU(qemu, ifname string) *vmProc {
 	e.t.Helper()
-	qmp := filepath.Join(e.t.TempDir(), "qmp")
-	cmd := exec.Command(qemu,
-		"-qmp", "unix:"+qmp+",server=on,wait=off",
-		"-S", "-nodefaults", "-nographic", "-display", "none", "-accel", "tcg",
-		"-name", "ifhook-test",
-		"-netdev", "tap,id=n0,ifname="+ifname+",script="+filepath.Join(binDir, "qemu-ifup")+",downscript="+filepath.Join(binDir, "qemu-ifdown"),
-		"-device", "virtio-net-pci,netdev=n0",
-		"-monitor", "none", "-serial", "none")
-	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "IFHOOK_STATE_DIR=" + e.state, "IFHOOK_CONFIG=" + e.policy, "IFHOOK_SYSLOG=off"}, e.extra...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := e.ns.Start(cmd); err != nil {
-		e.t.Fatalf("start QEMU: %v", err)
-	}
-	e.t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	return cmd, &out, qmp
+	return e.startVM(qemu, "-name", "ifhook-test",
+		"-netdev", "tap,id=n0,ifname="+ifname+",script=SCRIPT,downscript=DOWNSCRIPT",
+		"-device", "virtio-net-pci,netdev=n0")
 }
 
 // qmpQuit asks QEMU to quit through QMP, once its main loop runs: a signal
@@ -103,15 +81,9 @@ func TestQEMUScript(t *testing.T) {
 	qemu := qemuBinary(t)
 	e := newEnv(t, `bridge = "br0"`)
 	e.ns.AddBridge(t, "br0")
-	cmd, out, qmp := e.startQEMU(qemu, "qtap0")
-
-	deadline := time.Now().Add(30 * time.Second)
-	for !(e.ns.HasLink("qtap0") && e.link("qtap0").master == "br0" && e.recordExists("qtap0")) {
-		if time.Now().After(deadline) || cmd.ProcessState != nil {
-			t.Fatalf("QEMU's TAP never got attached; QEMU said:\n%s", out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	vm := e.startQEMU(qemu, "qtap0")
+	out := vm.out
+	e.waitAttached(vm, "qtap0", "br0")
 	if got := e.link("qtap0"); !got.up || !strings.HasPrefix(got.mac, "fe:54:00:") {
 		t.Errorf("TAP while QEMU runs: %+v", got)
 	}
@@ -121,8 +93,8 @@ func TestQEMUScript(t *testing.T) {
 	}
 
 	// Quit: QEMU shuts down and runs the downscript before it closes the TAP.
-	qmpQuit(t, qmp)
-	if err := cmd.Wait(); err != nil {
+	qmpQuit(t, vm.qmp)
+	if err := vm.Wait(); err != nil {
 		t.Logf("QEMU exit: %v", err)
 	}
 	if e.ns.HasLink("qtap0") {
@@ -141,8 +113,9 @@ func TestQEMUScript(t *testing.T) {
 func TestQEMUFailsOnMissingBridge(t *testing.T) {
 	qemu := qemuBinary(t)
 	e := newEnv(t, `bridge = "br9"`)
-	cmd, out, _ := e.startQEMU(qemu, "qtap1")
-	err := cmd.Wait()
+	vm := e.startQEMU(qemu, "qtap1")
+	out := vm.out
+	err := vm.Wait()
 	if err == nil {
 		t.Fatalf("QEMU started without a bridge to join:\n%s", out)
 	}

@@ -386,7 +386,7 @@ func explain(tap string, down, asJSON bool, g *ifhook.Guest, e env, stdout, stde
 	}
 	if plan != nil {
 		if asJSON {
-			data, _ := json.MarshalIndent(planJSON(plan, err), "", "  ")
+			data, _ := json.MarshalIndent(plan.View(err), "", "  ")
 			fmt.Fprintf(stdout, "%s\n", data)
 		} else {
 			fmt.Fprint(stdout, plan.Text())
@@ -396,18 +396,6 @@ func explain(tap string, down, asJSON bool, g *ifhook.Guest, e env, stdout, stde
 		return fail(stderr, err)
 	}
 	return 0
-}
-
-// planJSON adds the error, if any, to a plan's JSON.
-func planJSON(p *ifhook.Plan, err error) any {
-	var m map[string]any
-	data, _ := json.Marshal(p)
-	_ = json.Unmarshal(data, &m)
-	if err != nil {
-		m["error"] = err.Error()
-		m["exit"] = ifhook.Exit(err)
-	}
-	return m
 }
 
 func check(e env, stdout, stderr io.Writer) int {

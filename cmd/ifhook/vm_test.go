@@ -9,53 +9,68 @@ import (
 	"time"
 )
 
+// vmProc is a QEMU the test started.
+type vmProc struct {
+	cmd  *exec.Cmd
+	out  *bytes.Buffer // what QEMU printed, our hook's stderr included
+	qmp  string        // QMP socket
+	done chan struct{} // closed once QEMU exited
+	err  error         // its exit, once done is closed
+}
+
+// Wait waits for QEMU to exit and returns how it exited.
+func (v *vmProc) Wait() error {
+	<-v.done
+	return v.err
+}
+
 // startVM starts QEMU (stopped with -S: no guest has to boot) with args
 // after the common ones, our hooks as script= and downscript= where the
-// args say SCRIPT and DOWNSCRIPT, and stops it at the end of the test.
-func (e *testEnv) startVM(qemu string, args ...string) (*exec.Cmd, *bytes.Buffer, string) {
+// args say SCRIPT and DOWNSCRIPT, and stops it by its PID at the end of the
+// test.
+func (e *testEnv) startVM(qemu string, args ...string) *vmProc {
 	e.t.Helper()
-	qmp := filepath.Join(e.t.TempDir(), "qmp")
-	all := []string{"-qmp", "unix:" + qmp + ",server=on,wait=off", "-S", "-nodefaults", "-nographic", "-display", "none", "-accel", "tcg", "-monitor", "none", "-serial", "none"}
+	v := &vmProc{out: &bytes.Buffer{}, qmp: filepath.Join(e.t.TempDir(), "qmp"), done: make(chan struct{})}
+	all := []string{"-qmp", "unix:" + v.qmp + ",server=on,wait=off", "-S", "-nodefaults", "-nographic", "-display", "none", "-accel", "tcg", "-monitor", "none", "-serial", "none"}
 	for _, a := range args {
 		a = strings.ReplaceAll(a, "DOWNSCRIPT", filepath.Join(binDir, "qemu-ifdown"))
 		a = strings.ReplaceAll(a, "SCRIPT", filepath.Join(binDir, "qemu-ifup"))
 		all = append(all, a)
 	}
-	cmd := exec.Command(qemu, all...)
-	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "IFHOOK_STATE_DIR=" + e.state, "IFHOOK_CONFIG=" + e.policy, "IFHOOK_SYSLOG=off"}, e.extra...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := e.ns.Start(cmd); err != nil {
+	v.cmd = exec.Command(qemu, all...)
+	v.cmd.Env = e.environ()
+	v.cmd.Stdout, v.cmd.Stderr = v.out, v.out
+	if err := e.ns.Start(v.cmd); err != nil {
 		e.t.Fatalf("start QEMU: %v", err)
 	}
+	go func() {
+		v.err = v.cmd.Wait()
+		close(v.done)
+	}()
 	e.t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
+		select {
+		case <-v.done:
+		default:
+			v.cmd.Process.Kill()
+			<-v.done
 		}
 	})
-	return cmd, &out, qmp
+	return v
 }
 
-// waitAttached waits until tap is on bridge (and recorded), or QEMU exits.
-func (e *testEnv) waitAttached(cmd *exec.Cmd, out *bytes.Buffer, tap, bridge string) {
+// waitAttached waits until tap is on bridge (and recorded), failing the
+// test if QEMU exits first or it takes 30 s.
+func (e *testEnv) waitAttached(v *vmProc, tap, bridge string) {
 	e.t.Helper()
-	exited := make(chan struct{})
-	go func() {
-		for cmd.ProcessState == nil {
-			time.Sleep(20 * time.Millisecond)
-		}
-		close(exited)
-	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for !(e.ns.HasLink(tap) && e.link(tap).master == bridge && e.recordExists(tap)) {
 		select {
-		case <-exited:
-			e.t.Fatalf("QEMU exited before %s was on %s:\n%s", tap, bridge, out)
+		case <-v.done:
+			e.t.Fatalf("QEMU exited (%v) before %s was on %s:\n%s", v.err, tap, bridge, v.out)
 		default:
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("%s never got onto %s; QEMU said:\n%s", tap, bridge, out)
+			e.t.Fatalf("%s never got onto %s; QEMU said:\n%s", tap, bridge, v.out)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -76,10 +91,10 @@ func TestVMRuleAndTAPMAC(t *testing.T) {
 	e.ns.AddBridge(t, "br0")
 	e.ns.AddBridge(t, "br-web")
 
-	cmd, out, _ := e.startVM(qemu, "-name", "guest=web-1,debug-threads=on",
+	vm := e.startVM(qemu, "-name", "guest=web-1,debug-threads=on",
 		"-netdev", "tap,id=n0,ifname=vweb0,script=SCRIPT,downscript=DOWNSCRIPT",
 		"-device", "virtio-net-pci,netdev=n0,mac=52:54:00:aa:bb:cc")
-	e.waitAttached(cmd, out, "vweb0", "br-web")
+	e.waitAttached(vm, "vweb0", "br-web")
 	if got := e.link("vweb0").mac; got != "fe:54:00:aa:bb:cc" {
 		t.Errorf("TAP MAC %s, want fe:54:00:aa:bb:cc (the guest's, fe first)", got)
 	}
@@ -91,9 +106,9 @@ func TestVMRuleAndTAPMAC(t *testing.T) {
 	}
 
 	// The same TAP name from another VM: the vm rule does not match.
-	cmd2, out2, _ := e.startVM(qemu, "-name", "db-1",
+	vm2 := e.startVM(qemu, "-name", "db-1",
 		"-nic", "tap,ifname=vdb0,script=SCRIPT,downscript=DOWNSCRIPT,mac=52:54:00:aa:bb:cd")
-	e.waitAttached(cmd2, out2, "vdb0", "br0")
+	e.waitAttached(vm2, "vdb0", "br0")
 }
 
 func TestVMDuplicateMAC(t *testing.T) {
@@ -102,12 +117,13 @@ func TestVMDuplicateMAC(t *testing.T) {
 	e.ns.AddBridge(t, "br0")
 
 	// The README's two VMs without macaddr=: both get QEMU's default MAC.
-	first, out1, _ := e.startVM(qemu, readmeVM("first", "vnet0.0", "")...)
-	e.waitAttached(first, out1, "vnet0.0", "br0")
-	if !strings.Contains(out1.String(), "QEMU's default") {
-		t.Errorf("no warning about QEMU's default MAC:\n%s", out1)
+	first := e.startVM(qemu, readmeVM("first", "vnet0.0", "")...)
+	e.waitAttached(first, "vnet0.0", "br0")
+	if !strings.Contains(first.out.String(), "QEMU's default") {
+		t.Errorf("no warning about QEMU's default MAC:\n%s", first.out)
 	}
-	second, out2, _ := e.startVM(qemu, readmeVM("second", "vnet0.1", "")...)
+	second := e.startVM(qemu, readmeVM("second", "vnet0.1", "")...)
+	out2 := second.out
 	if err := second.Wait(); err == nil {
 		t.Fatalf("the second VM started with the first's MAC:\n%s", out2)
 	}
@@ -122,11 +138,11 @@ func TestVMDuplicateMAC(t *testing.T) {
 	// With $(ifhook mac ...) both start.
 	macFirst := strings.TrimSpace(e.mustRun(0, "ifhook", "mac", "first").stdout)
 	macSecond := strings.TrimSpace(e.mustRun(0, "ifhook", "mac", "second").stdout)
-	a, outA, _ := e.startVM(qemu, readmeVM("first", "vnet1.0", macFirst)...)
-	b, outB, _ := e.startVM(qemu, readmeVM("second", "vnet1.1", macSecond)...)
-	e.waitAttached(a, outA, "vnet1.0", "br0")
-	e.waitAttached(b, outB, "vnet1.1", "br0")
-	for _, o := range []*bytes.Buffer{outA, outB} {
+	a := e.startVM(qemu, readmeVM("first", "vnet1.0", macFirst)...)
+	b := e.startVM(qemu, readmeVM("second", "vnet1.1", macSecond)...)
+	e.waitAttached(a, "vnet1.0", "br0")
+	e.waitAttached(b, "vnet1.1", "br0")
+	for _, o := range []*bytes.Buffer{a.out, b.out} {
 		if strings.Contains(o.String(), "ifhook:") {
 			t.Errorf("ifhook said something for a VM with its own MAC:\n%s", o)
 		}
@@ -148,8 +164,9 @@ func TestVMGuestMACEnforce(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e.t = t
-			cmd, out, _ := e.startVM(qemu, readmeVM("vm-"+tc.name[:3], "venf0", tc.mac)...)
-			if err := cmd.Wait(); err == nil {
+			vm := e.startVM(qemu, readmeVM("vm-"+tc.name[:3], "venf0", tc.mac)...)
+			out := vm.out
+			if err := vm.Wait(); err == nil {
 				t.Fatalf("QEMU started:\n%s", out)
 			}
 			if !strings.Contains(out.String(), tc.want) || !strings.Contains(out.String(), "16640") {
@@ -164,13 +181,13 @@ func TestVMQuitCleansIndex(t *testing.T) {
 	qemu := qemuBinary(t)
 	e := newEnv(t, `bridge = "br0"`)
 	e.ns.AddBridge(t, "br0")
-	cmd, out, qmp := e.startVM(qemu, readmeVM("first", "vnet0.0", "52:54:00:11:22:33")...)
-	e.waitAttached(cmd, out, "vnet0.0", "br0")
-	qmpQuit(t, qmp)
-	cmd.Wait()
+	vm := e.startVM(qemu, readmeVM("first", "vnet0.0", "52:54:00:11:22:33")...)
+	e.waitAttached(vm, "vnet0.0", "br0")
+	qmpQuit(t, vm.qmp)
+	vm.Wait()
 	if e.recordExists("vnet0.0") {
 		t.Fatal("record left after QEMU quit")
 	}
-	cmd2, out2, _ := e.startVM(qemu, readmeVM("second", "vnet0.1", "52:54:00:11:22:33")...)
-	e.waitAttached(cmd2, out2, "vnet0.1", "br0")
+	vm2 := e.startVM(qemu, readmeVM("second", "vnet0.1", "52:54:00:11:22:33")...)
+	e.waitAttached(vm2, "vnet0.1", "br0")
 }

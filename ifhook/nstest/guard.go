@@ -15,7 +15,11 @@ import (
 // tests must only ever touch namespaces they made. Use it as TestMain:
 //
 //	func TestMain(m *testing.M) { nstest.GuardRootNS(m) }
-func GuardRootNS(m *testing.M) {
+func GuardRootNS(m *testing.M) { os.Exit(GuardedRun(m)) }
+
+// GuardedRun is GuardRootNS without the exit, for a TestMain that has
+// cleanup to do after the tests: it returns the exit status.
+func GuardedRun(m *testing.M) int {
 	before, err := snapshot()
 	code := m.Run()
 	if err == nil {
@@ -25,7 +29,7 @@ func GuardRootNS(m *testing.M) {
 			code = 1
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 func snapshot() (string, error) {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"sort"
 	"strings"
 	"testing"
 
@@ -248,5 +249,50 @@ func (ns *NS) Sysctl(tb testing.TB, key string) string {
 	if err != nil {
 		tb.Fatalf("read sysctl %s: %v", key, err)
 	}
+	return out
+}
+
+// AddAddrs gives a link addresses (CIDR, IPv6 without duplicate address
+// detection, so they are usable at once).
+func (ns *NS) AddAddrs(tb testing.TB, name string, cidrs ...string) {
+	tb.Helper()
+	l := ns.Link(tb, name)
+	for _, c := range cidrs {
+		a, err := netlink.ParseAddr(c)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		a.Flags = unix.IFA_F_NODAD
+		if err := ns.Handle.AddrAdd(l, a); err != nil {
+			tb.Fatalf("add %s to %s: %v", c, name, err)
+		}
+	}
+}
+
+// SetUp sets links up.
+func (ns *NS) SetUp(tb testing.TB, names ...string) {
+	tb.Helper()
+	for _, name := range names {
+		if err := ns.Handle.LinkSetUp(ns.Link(tb, name)); err != nil {
+			tb.Fatalf("set %s up: %v", name, err)
+		}
+	}
+}
+
+// Addrs lists a link's global addresses of a family (netlink.FAMILY_V4,
+// FAMILY_ALL, ...) as "A/N", sorted.
+func (ns *NS) Addrs(tb testing.TB, name string, family int) []string {
+	tb.Helper()
+	list, err := ns.Handle.AddrList(ns.Link(tb, name), family)
+	if err != nil {
+		tb.Fatalf("addresses of %s: %v", name, err)
+	}
+	var out []string
+	for _, a := range list {
+		if a.Scope == unix.RT_SCOPE_UNIVERSE {
+			out = append(out, a.IPNet.String())
+		}
+	}
+	sort.Strings(out)
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ifhook/ifhook/ifhook/internal/rawfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -99,34 +100,14 @@ func readlink(path string) (string, error) {
 }
 
 // readBounded reads a /proc file of at most limit bytes with plain system
-// calls (no poller; see ifhook/internal/rawfile for why that matters to a
-// hook), failing with ErrTooLong beyond the limit.
+// calls (see ifhook/internal/rawfile for why that matters to a hook),
+// failing with ErrTooLong beyond the limit.
 func readBounded(path string, limit int) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	b, err := rawfile.ReadFileMax(path, limit)
+	if errors.Is(err, rawfile.ErrTooLarge) {
+		return nil, fmt.Errorf("%s: %w: more than %d bytes", path, ErrTooLong, limit)
 	}
-	defer unix.Close(fd)
-	buf := make([]byte, 0, 4096)
-	for {
-		if len(buf) > limit {
-			return nil, fmt.Errorf("%s: %w: more than %d bytes", path, ErrTooLong, limit)
-		}
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
-		}
-		if n == 0 {
-			return buf, nil
-		}
-		buf = buf[:len(buf)+n]
-	}
+	return b, err
 }
 
 // splitCmdline splits /proc/PID/cmdline, NUL-terminated arguments.

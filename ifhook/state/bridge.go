@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -52,38 +50,11 @@ func (d *Dir) WriteBridge(r *BridgeRecord) error {
 }
 
 // RemoveBridge deletes a bridge record; a missing one is fine.
-func (d *Dir) RemoveBridge(name string) error {
-	err := rawfile.Remove(d.bridgePath(name))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove record %s: %w", d.bridgePath(name), unwrap(err))
-	}
-	return nil
-}
+func (d *Dir) RemoveBridge(name string) error { return removeRecord(d.bridgePath(name)) }
 
 // ListBridges returns every bridge record, sorted by name.
 func (d *Dir) ListBridges() ([]*BridgeRecord, error) {
-	entries, err := os.ReadDir(filepath.Join(d.Path, "bridges"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list records in %s: %w", d.Path, unwrap(err))
-	}
-	var out []*BridgeRecord
-	var errs []error
-	for _, e := range entries {
-		if strings.Contains(e.Name(), ":") || !e.Type().IsRegular() {
-			continue
-		}
-		r, err := d.ReadBridge(e.Name())
-		if err != nil {
-			errs = append(errs, err)
-		} else if r != nil {
-			out = append(out, r)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Bridge < out[j].Bridge })
-	return out, errors.Join(errs...)
+	return listRecords(d, "bridges", d.ReadBridge)
 }
 
 // Encode renders the record as "key=value" lines; list values repeat their

@@ -22,7 +22,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -122,53 +121,45 @@ func (d *Dir) Write(r *Record) error {
 }
 
 // Remove deletes the record for tap; a missing record is not an error.
-func (d *Dir) Remove(tap string) error {
-	err := rawfile.Remove(d.recordPath(tap))
+func (d *Dir) Remove(tap string) error { return removeRecord(d.recordPath(tap)) }
+
+// removeRecord deletes the record file at path; a missing one is fine.
+func removeRecord(path string) error {
+	err := rawfile.Remove(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove record %s: %w", d.recordPath(tap), unwrap(err))
+		return fmt.Errorf("remove record %s: %w", path, unwrap(err))
 	}
 	return nil
 }
 
 // List returns every record, sorted by TAP name. Records that cannot be read
 // are returned as errors after the good ones are collected.
-func (d *Dir) List() ([]*Record, error) {
-	names, err := d.tapNames()
-	if err != nil {
-		return nil, err
-	}
-	var out []*Record
-	var errs []error
-	for _, tap := range names {
-		r, err := d.Read(tap)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if r != nil {
-			out = append(out, r)
-		}
-	}
-	return out, errors.Join(errs...)
-}
+func (d *Dir) List() ([]*Record, error) { return listRecords(d, "taps", d.Read) }
 
-func (d *Dir) tapNames() ([]string, error) {
-	entries, err := os.ReadDir(filepath.Join(d.Path, "taps"))
+// listRecords reads every record in DIR/sub, sorted by name, collecting
+// the errors of those that cannot be read after the good ones.
+func listRecords[R any](d *Dir, sub string, read func(name string) (*R, error)) ([]*R, error) {
+	entries, err := os.ReadDir(filepath.Join(d.Path, sub))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil // nothing recorded yet
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list records in %s: %w", d.Path, unwrap(err))
 	}
-	var names []string
-	for _, e := range entries {
+	var out []*R
+	var errs []error
+	for _, e := range entries { // ReadDir sorts by name
 		// Temporary files hold a ':', which no interface name may.
 		if name := e.Name(); !strings.Contains(name, ":") && e.Type().IsRegular() {
-			names = append(names, name)
+			r, err := read(name)
+			if err != nil {
+				errs = append(errs, err)
+			} else if r != nil {
+				out = append(out, r)
+			}
 		}
 	}
-	sort.Strings(names)
-	return names, nil
+	return out, errors.Join(errs...)
 }
 
 // writeAtomic writes data to a temporary file beside path and renames it

@@ -7,3 +7,8 @@
 // these functions are open/read/write/close and nothing else. Errors are
 // *fs.PathError, as os returns, so errors.Is(err, fs.ErrNotExist) works.
 package rawfile
+
+import "errors"
+
+// ErrTooLarge is the error ReadFileMax wraps for a file over its limit.
+var ErrTooLarge = errors.New("file too large")

@@ -9,7 +9,11 @@ import (
 func pathErr(op, path string, err error) error { return &fs.PathError{Op: op, Path: path, Err: err} }
 
 // ReadFile returns the contents of a (small) file.
-func ReadFile(path string) ([]byte, error) {
+func ReadFile(path string) ([]byte, error) { return ReadFileMax(path, -1) }
+
+// ReadFileMax is ReadFile refusing, with ErrTooLarge, a file longer than
+// limit bytes (no limit when negative).
+func ReadFileMax(path string, limit int) ([]byte, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, pathErr("open", path, err)
@@ -17,6 +21,9 @@ func ReadFile(path string) ([]byte, error) {
 	defer unix.Close(fd)
 	buf := make([]byte, 0, 4096)
 	for {
+		if limit >= 0 && len(buf) > limit {
+			return nil, pathErr("read", path, ErrTooLarge)
+		}
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}

@@ -11,6 +11,16 @@ import (
 // ReadFile returns the contents of a (small) file.
 func ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
 
+// ReadFileMax is ReadFile refusing, with ErrTooLarge, a file longer than
+// limit bytes (no limit when negative).
+func ReadFileMax(path string, limit int) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && limit >= 0 && len(b) > limit {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: ErrTooLarge}
+	}
+	return b, err
+}
+
 // WriteFile creates or truncates path (mode perm) and writes data.
 func WriteFile(path string, data []byte, perm uint32) error {
 	return os.WriteFile(path, data, fs.FileMode(perm))

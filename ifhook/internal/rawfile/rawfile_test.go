@@ -57,3 +57,16 @@ func TestMkdir(t *testing.T) {
 		t.Errorf("Mkdir without its parent: %v", err)
 	}
 }
+
+func TestReadFileMax(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	if err := WriteFile(p, bytes.Repeat([]byte("x"), 5000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFileMax(p, 4999); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("over the limit: %v, want ErrTooLarge", err)
+	}
+	if b, err := ReadFileMax(p, 5000); err != nil || len(b) != 5000 {
+		t.Errorf("at the limit: %d bytes, %v", len(b), err)
+	}
+}
