@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/google/nftables"
@@ -31,6 +30,7 @@ type Rule struct {
 	Subnet netip.Prefix // the guests' subnet (masked)
 	OutIf  string       // only traffic leaving through this interface; "" = any
 	SNATTo netip.Addr   // translate to this address; invalid: masquerade
+	Handle uint64       // the rule's handle in the kernel, when listed; 0 otherwise
 }
 
 // String renders the rule as the nft(8) command that would add it.
@@ -45,21 +45,38 @@ func (r Rule) String() string {
 	} else {
 		b.WriteString(" masquerade")
 	}
-	fmt.Fprintf(&b, " comment %q", r.comment())
+	fmt.Fprintf(&b, " comment %q", r.Comment())
 	return b.String()
 }
 
-// comment tags a rule with its bridge and subnet: "ifhook:br0 192.168.1.0/24".
-func (r Rule) comment() string { return "ifhook:" + r.Bridge + " " + r.Subnet.Masked().String() }
+// DeleteString renders the nft(8) command that deletes the rule: by its
+// handle, which is how nft names a rule.
+func (r Rule) DeleteString() string {
+	if r.Handle == 0 {
+		return fmt.Sprintf("nft delete rule inet %s %s handle ? # the rule commented %q", TableName, ChainName, r.Comment())
+	}
+	return fmt.Sprintf("nft delete rule inet %s %s handle %d # %s", TableName, ChainName, r.Handle, r.Comment())
+}
 
-// bridgeOf returns the bridge a comment names, or false if it is not ours.
-func bridgeOf(comment string) (string, bool) {
+// TableString renders the nft(8) commands that make ifhook's table and its
+// NAT chain, which the first rule needs.
+func TableString() string {
+	return fmt.Sprintf("nft add table inet %s; nft add chain inet %s %s '{ type nat hook postrouting priority srcnat; policy accept; }'", TableName, TableName, ChainName)
+}
+
+// Comment tags a rule with its bridge and subnet: "ifhook:br0 192.168.1.0/24".
+func (r Rule) Comment() string { return "ifhook:" + r.Bridge + " " + r.Subnet.Masked().String() }
+
+// parseComment returns the bridge and subnet a comment names, or false if
+// the rule is not ifhook's.
+func parseComment(comment string) (bridge string, subnet netip.Prefix, ok bool) {
 	rest, ok := strings.CutPrefix(comment, "ifhook:")
 	if !ok {
-		return "", false
+		return "", netip.Prefix{}, false
 	}
-	bridge, _, _ := strings.Cut(rest, " ")
-	return bridge, true
+	bridge, sub, _ := strings.Cut(rest, " ")
+	subnet, _ = netip.ParsePrefix(sub)
+	return bridge, subnet, bridge != ""
 }
 
 // ErrUnavailable wraps failures to reach nftables at all (no nf_tables in
@@ -94,82 +111,113 @@ func Open(nsfd int) (*Table, error) {
 	}, nil
 }
 
-// Rules returns the rules ifhook has for bridge (all bridges when "").
-func (t *Table) Rules(bridge string) ([]*nftables.Rule, error) {
-	rules, err := t.conn.GetRules(t.table, t.chain)
+// rules returns the kernel's rules of ifhook's chain that carry an ifhook
+// comment, with the rule each stands for.
+func (t *Table) rules() ([]*nftables.Rule, []Rule, error) {
+	raw, err := t.conn.GetRules(t.table, t.chain)
 	if errors.Is(err, unix.ENOENT) {
-		return nil, nil // no table or chain yet
+		return nil, nil, nil // no table or chain yet
 	}
 	if err != nil {
-		return nil, classify(fmt.Errorf("list nftables rules: %w", err))
+		return nil, nil, classify(fmt.Errorf("list nftables rules: %w", err))
 	}
-	var out []*nftables.Rule
-	for _, r := range rules {
+	var keep []*nftables.Rule
+	var out []Rule
+	for _, r := range raw {
 		c, _ := userdata.GetString(r.UserData, userdata.TypeComment)
-		if b, ok := bridgeOf(c); ok && (bridge == "" || b == bridge) {
+		b, subnet, ok := parseComment(c)
+		if !ok {
+			continue
+		}
+		rule := Rule{Bridge: b, Subnet: subnet, Handle: r.Handle}
+		decode(&rule, r.Exprs)
+		keep = append(keep, r)
+		out = append(out, rule)
+	}
+	return keep, out, nil
+}
+
+// List returns ifhook's rules of bridge (all bridges when "").
+func (t *Table) List(bridge string) ([]Rule, error) {
+	_, all, err := t.rules()
+	var out []Rule
+	for _, r := range all {
+		if bridge == "" || r.Bridge == bridge {
 			out = append(out, r)
 		}
 	}
-	return out, nil
+	return out, err
 }
 
-// HasBridge reports whether the bridge has a NAT rule.
-func (t *Table) HasBridge(bridge string) (bool, error) {
-	rules, err := t.Rules(bridge)
-	return len(rules) > 0, err
+// Exists reports whether ifhook's table is there.
+func (t *Table) Exists() (bool, error) {
+	tables, err := t.conn.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return false, classify(fmt.Errorf("list nftables tables: %w", err))
+	}
+	for _, x := range tables {
+		if x.Name == TableName {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Has reports whether the rule for r's bridge and subnet is there.
 func (t *Table) Has(r Rule) (bool, error) {
-	rules, err := t.Rules(r.Bridge)
-	for _, x := range rules {
-		if c, _ := userdata.GetString(x.UserData, userdata.TypeComment); c == r.comment() {
+	_, all, err := t.rules()
+	for _, x := range all {
+		if x.Comment() == r.Comment() {
 			return true, err
 		}
 	}
 	return false, err
 }
 
-// Ensure adds the rule unless it is there already, in one transaction with
-// the table and chain. It reports whether it added it.
-func (t *Table) Ensure(r Rule) (bool, error) {
+// Add adds the rule in one transaction with the table and chain (which
+// nftables keeps if they are there).
+func (t *Table) Add(r Rule) error {
 	if !r.Subnet.Addr().Is4() {
-		return false, fmt.Errorf("NAT of %s: only IPv4 subnets are translated", r.Subnet)
-	}
-	has, err := t.Has(r)
-	if err != nil || has {
-		return false, err
+		return fmt.Errorf("NAT of %s: only IPv4 subnets are translated", r.Subnet)
 	}
 	t.conn.AddTable(t.table)
 	t.conn.AddChain(t.chain)
 	t.conn.AddRule(&nftables.Rule{Table: t.table, Chain: t.chain, Exprs: exprs(r),
-		UserData: userdata.AppendString(nil, userdata.TypeComment, r.comment())})
+		UserData: userdata.AppendString(nil, userdata.TypeComment, r.Comment())})
 	if err := t.conn.Flush(); err != nil {
-		return false, classify(fmt.Errorf("add NAT rule for %s: %w", r.Bridge, err))
+		return classify(fmt.Errorf("add NAT rule for %s: %w", r.Bridge, err))
 	}
-	return true, nil
+	return nil
 }
 
-// Delete removes the bridge's rules, and the table once it holds no rule
-// of any bridge. It reports whether it removed a rule.
-func (t *Table) Delete(bridge string) (bool, error) {
-	rules, err := t.Rules(bridge)
-	if err != nil || len(rules) == 0 {
-		return false, err
+// Delete removes the rules of r's bridge and subnet, and the table once it
+// holds no rule of ifhook's, in one transaction.
+func (t *Table) Delete(r Rule) error {
+	raw, all, err := t.rules()
+	if err != nil {
+		return err
 	}
-	for _, r := range rules {
-		if err := t.conn.DelRule(r); err != nil {
-			return false, fmt.Errorf("delete NAT rule of %s: %w", bridge, err)
+	left, deleted := 0, 0
+	for i, x := range all {
+		if x.Comment() != r.Comment() {
+			left++
+			continue
 		}
+		if err := t.conn.DelRule(raw[i]); err != nil {
+			return fmt.Errorf("delete NAT rule of %s: %w", r.Bridge, err)
+		}
+		deleted++
+	}
+	if deleted == 0 {
+		return nil
+	}
+	if left == 0 {
+		t.conn.DelTable(t.table)
 	}
 	if err := t.conn.Flush(); err != nil {
-		return false, classify(fmt.Errorf("delete NAT rule of %s: %w", bridge, err))
+		return classify(fmt.Errorf("delete NAT rule of %s: %w", r.Bridge, err))
 	}
-	if rest, err := t.Rules(""); err == nil && len(rest) == 0 {
-		t.conn.DelTable(t.table)
-		_ = t.conn.Flush() // an empty table left behind is harmless
-	}
-	return true, nil
+	return nil
 }
 
 // connect opens nftables in the namespace nsfd (-1: the process's own).
@@ -244,20 +292,6 @@ func prefixMask(bits int) []byte {
 	return m
 }
 
-// Describe summarises the bridge's rules for `ifhook status`.
-func Describe(rules []*nftables.Rule) []string {
-	out := make([]string, 0, len(rules))
-	for _, r := range rules {
-		c, _ := userdata.GetString(r.UserData, userdata.TypeComment)
-		kind := "masquerade"
-		if slices.ContainsFunc(r.Exprs, func(e expr.Any) bool { _, ok := e.(*expr.NAT); return ok }) {
-			kind = "snat"
-		}
-		out = append(out, fmt.Sprintf("%s (%s, handle %d)", c, kind, r.Handle))
-	}
-	return out
-}
-
 // ForwardDropChains lists the base chains on the forward hook, in any
 // table, whose policy is drop, as "FAMILY TABLE CHAIN". With br_netfilter
 // loaded, bridged guest traffic passes these chains and is dropped (Docker
@@ -293,4 +327,23 @@ func familyName(f nftables.TableFamily) string {
 		return "bridge"
 	}
 	return fmt.Sprintf("family%d", f)
+}
+
+// decode fills in the parts of r its comment does not say, from the
+// rule's expressions: the output interface and the SNAT address.
+func decode(r *Rule, es []expr.Any) {
+	for i, e := range es {
+		switch e := e.(type) {
+		case *expr.Meta:
+			if e.Key == expr.MetaKeyOIFNAME && i+1 < len(es) {
+				if c, ok := es[i+1].(*expr.Cmp); ok {
+					r.OutIf = unix.ByteSliceToString(c.Data)
+				}
+			}
+		case *expr.Immediate:
+			if a, ok := netip.AddrFromSlice(e.Data); ok && len(e.Data) == 4 {
+				r.SNATTo = a
+			}
+		}
+	}
 }

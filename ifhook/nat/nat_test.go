@@ -30,12 +30,19 @@ func TestRuleString(t *testing.T) {
 		t.Errorf("String() = %s", got)
 	}
 	for _, c := range []struct {
-		comment, bridge string
-		ok              bool
-	}{{"ifhook:br0 192.0.2.0/24", "br0", true}, {"ifhook:br0", "br0", true}, {"libvirt:br0", "", false}, {"", "", false}} {
-		if b, ok := bridgeOf(c.comment); b != c.bridge || ok != c.ok {
-			t.Errorf("bridgeOf(%q) = %q, %v", c.comment, b, ok)
+		comment, bridge, subnet string
+		ok                      bool
+	}{{"ifhook:br0 192.0.2.0/24", "br0", "192.0.2.0/24", true}, {"ifhook:br0", "br0", "invalid Prefix", true}, {"libvirt:br0", "", "invalid Prefix", false}, {"", "", "invalid Prefix", false}} {
+		if b, sub, ok := parseComment(c.comment); b != c.bridge || ok != c.ok || sub.String() != c.subnet {
+			t.Errorf("parseComment(%q) = %q, %s, %v", c.comment, b, sub, ok)
 		}
+	}
+	if got := r.DeleteString(); !strings.Contains(got, "handle ?") {
+		t.Errorf("DeleteString without a handle = %s", got)
+	}
+	r.Handle = 7
+	if got := r.DeleteString(); !strings.HasPrefix(got, "nft delete rule inet ifhook postrouting handle 7 # ifhook:br0 ") {
+		t.Errorf("DeleteString = %s", got)
 	}
 }
 
@@ -48,46 +55,54 @@ func TestTableInNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := Rule{Bridge: "br-a", Subnet: netip.MustParsePrefix("192.0.2.0/24")}
+	a := Rule{Bridge: "br-a", Subnet: netip.MustParsePrefix("192.0.2.0/24"), OutIf: "up0"}
 	b := Rule{Bridge: "br-b", Subnet: netip.MustParsePrefix("198.51.100.0/24"), SNATTo: netip.MustParseAddr("203.0.113.7")}
-	for i, r := range []Rule{a, a, b} {
-		added, err := tb.Ensure(r)
-		if err != nil {
+	if ok, err := tb.Exists(); err != nil || ok {
+		t.Fatalf("Exists before any rule = %v, %v", ok, err)
+	}
+	for _, r := range []Rule{a, b} {
+		if err := tb.Add(r); err != nil {
 			t.Fatal(err)
 		}
-		if want := i != 1; added != want {
-			t.Errorf("Ensure #%d added = %v, want %v", i, added, want)
-		}
 	}
-	if rules, _ := tb.Rules(""); len(rules) != 2 {
-		t.Fatalf("%d rules, want 2", len(rules))
+	if ok, err := tb.Exists(); err != nil || !ok {
+		t.Fatalf("Exists after a rule = %v, %v", ok, err)
+	}
+	rules, err := tb.List("")
+	if err != nil || len(rules) != 2 {
+		t.Fatalf("List = %v, %v; want 2 rules", rules, err)
+	}
+	// What the kernel holds reads back as what was added.
+	for i, want := range []Rule{a, b} {
+		got := rules[i]
+		if got.Handle == 0 {
+			t.Errorf("rule %d has no handle", i)
+		}
+		got.Handle = 0
+		if got != want {
+			t.Errorf("rule %d reads back as %+v, want %+v", i, got, want)
+		}
 	}
 	if has, _ := tb.Has(a); !has {
 		t.Error("Has(a) = false")
 	}
-	if _, err := tb.Ensure(Rule{Bridge: "v6", Subnet: netip.MustParsePrefix("2001:db8::/64")}); err == nil {
+	if err := tb.Add(Rule{Bridge: "v6", Subnet: netip.MustParsePrefix("2001:db8::/64")}); err == nil {
 		t.Error("an IPv6 subnet was accepted")
 	}
-	if removed, err := tb.Delete("br-a"); err != nil || !removed {
-		t.Fatalf("Delete(br-a) = %v, %v", removed, err)
+	if err := tb.Delete(a); err != nil {
+		t.Fatal(err)
 	}
-	if has, _ := tb.HasBridge("br-b"); !has {
+	if has, _ := tb.Has(b); !has {
 		t.Fatal("deleting br-a's rule removed br-b's")
 	}
-	if removed, _ := tb.Delete("br-a"); removed {
-		t.Error("second Delete removed something")
+	if ok, _ := tb.Exists(); !ok {
+		t.Fatal("the table went while br-b's rule is in it")
 	}
-	if _, err := tb.Delete("br-b"); err != nil {
+	if err := tb.Delete(b); err != nil {
 		t.Fatal(err)
 	}
-	tables, err := tb.conn.ListTables()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, x := range tables {
-		if x.Name == TableName {
-			t.Error("the table outlived its last rule")
-		}
+	if ok, _ := tb.Exists(); ok {
+		t.Error("the table outlived its last rule")
 	}
 	if chains, err := ForwardDropChains(ns.FD()); err != nil || len(chains) != 0 {
 		t.Errorf("ForwardDropChains in an empty namespace = %v, %v", chains, err)

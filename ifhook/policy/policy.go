@@ -151,11 +151,16 @@ func (p *Policy) MatchVM(tap, vm string) Choice {
 	return Choice{Bridge: p.Bridge, Where: p.Where("bridge")}
 }
 
+// MaxSize is the largest policy ifhook reads: a real one is a few KiB.
+const MaxSize = 1 << 20
+
 // Load reads the policy at file. When file is DefaultPath and does not
 // exist, the built-in policy applies: ifhook works before anyone writes one.
-// A file named explicitly (IFHOOK_CONFIG, --config) must exist.
+// A file named explicitly (IFHOOK_CONFIG, --config) must exist. The file
+// must be a regular file of at most MaxSize bytes: a FIFO would block QEMU's
+// start forever, a device fill memory.
 func Load(file string) (*Policy, error) {
-	data, err := rawfile.ReadFile(file)
+	data, err := rawfile.Read(file, MaxSize)
 	if errors.Is(err, fs.ErrNotExist) && file == DefaultPath {
 		return Parse(defaultTOML, BuiltinName)
 	}

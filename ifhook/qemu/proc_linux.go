@@ -103,7 +103,7 @@ func readlink(path string) (string, error) {
 // calls (see ifhook/internal/rawfile for why that matters to a hook),
 // failing with ErrTooLong beyond the limit.
 func readBounded(path string, limit int) ([]byte, error) {
-	b, err := rawfile.ReadFileMax(path, limit)
+	b, err := rawfile.Read(path, limit)
 	if errors.Is(err, rawfile.ErrTooLarge) {
 		return nil, fmt.Errorf("%s: %w: more than %d bytes", path, ErrTooLong, limit)
 	}

@@ -276,7 +276,7 @@ func parseLink(p []byte) (*Link, error) {
 		return nil, errors.New("short link message from the kernel")
 	}
 	// struct ifinfomsg: family, pad, type u16, index s32, flags u32, change u32
-	l := &Link{Index: int(int32(ne.Uint32(p[4:]))), Up: ne.Uint32(p[8:])&unix.IFF_UP != 0, PortState: -1}
+	l := &Link{Index: int(int32(ne.Uint32(p[4:]))), Type: int(ne.Uint16(p[2:])), Up: ne.Uint32(p[8:])&unix.IFF_UP != 0, PortState: -1}
 	eachAttr(p[unix.SizeofIfInfomsg:], func(t uint16, v []byte) {
 		switch t {
 		case unix.IFLA_IFNAME:

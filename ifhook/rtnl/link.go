@@ -7,8 +7,10 @@ package rtnl
 
 import (
 	"errors"
-	"fmt"
 	"net"
+	"strconv"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrNotFound is returned (wrapped) when a link does not exist.
@@ -25,7 +27,8 @@ const (
 type Link struct {
 	Name    string
 	Index   int
-	Kind    string // IFLA_INFO_KIND: "tun", "bridge", "veth", ...; "" for hardware
+	Type    int    // ARPHRD_*: unix.ARPHRD_ETHER, ARPHRD_LOOPBACK, ...
+	Kind    string // IFLA_INFO_KIND: "tun", "bridge", "veth", ...; "" for hardware and loopback
 	TunType int    // TunTypeTUN or TunTypeTAP when Kind is "tun"
 	Master  int    // ifindex of the master, 0 when none
 	Up      bool   // IFF_UP (administratively up)
@@ -83,7 +86,8 @@ func (l *Link) IsTAP() bool { return l.Kind == "tun" && l.TunType == TunTypeTAP 
 func (l *Link) IsBridge() bool { return l.Kind == "bridge" }
 
 // Describe says what kind of device the link is, for messages such as
-// `"eth0" is a physical device, not a TAP`.
+// `"eth0" is a physical device, not a TAP`: by its kind, or, without one,
+// by its hardware type.
 func (l *Link) Describe() string {
 	switch {
 	case l.IsTAP():
@@ -92,14 +96,18 @@ func (l *Link) Describe() string {
 		return "a TUN device (layer 3)"
 	case l.Kind == "tun":
 		return "a tuntap device of unknown mode"
-	case l.Kind == "":
-		return "a physical device"
 	case l.Kind == "bridge":
 		return "a bridge"
-	case l.Kind == "veth" || l.Kind == "vxlan" || l.Kind == "bond" || l.Kind == "macvlan" || l.Kind == "macvtap":
+	case l.Kind == "veth" || l.Kind == "vxlan" || l.Kind == "bond" || l.Kind == "macvlan" || l.Kind == "macvtap" || l.Kind == "vlan" || l.Kind == "dummy":
 		return "a " + l.Kind
+	case l.Kind != "":
+		return "a " + strconv.Quote(l.Kind) + " device"
+	case l.Type == unix.ARPHRD_LOOPBACK:
+		return "the loopback device"
+	case l.Type == unix.ARPHRD_ETHER || l.Type == 0:
+		return "a physical device"
 	}
-	return fmt.Sprintf("a %q device", l.Kind)
+	return "a device of hardware type " + strconv.Itoa(l.Type)
 }
 
 // Change is a set of changes to one link that the kernel applies from a

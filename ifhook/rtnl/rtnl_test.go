@@ -78,6 +78,9 @@ func TestDescribe(t *testing.T) {
 		{Link{}, "a physical device"},
 		{Link{Kind: "veth"}, "a veth"},
 		{Link{Kind: "wireguard"}, `a "wireguard" device`},
+		{Link{Type: unix.ARPHRD_LOOPBACK}, "the loopback device"},
+		{Link{Type: unix.ARPHRD_ETHER}, "a physical device"},
+		{Link{Type: unix.ARPHRD_IPGRE}, "a device of hardware type 778"},
 	} {
 		if got := c.l.Describe(); got != c.want {
 			t.Errorf("%+v: %q, want %q", c.l, got, c.want)

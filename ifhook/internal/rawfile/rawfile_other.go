@@ -3,20 +3,29 @@
 package rawfile
 
 import (
-	"errors"
+	"io"
 	"io/fs"
 	"os"
 )
 
-// ReadFile returns the contents of a (small) file.
-func ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
-
-// ReadFileMax is ReadFile refusing, with ErrTooLarge, a file longer than
-// limit bytes (no limit when negative).
-func ReadFileMax(path string, limit int) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err == nil && limit >= 0 && len(b) > limit {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: ErrTooLarge}
+// Read returns the contents of the regular file at path, refusing one past
+// limit bytes.
+func Read(path string, limit int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: &NotRegularError{st.Mode().Type().String()}}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err == nil && len(b) > limit {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: &TooLargeError{limit}}
 	}
 	return b, err
 }
@@ -26,16 +35,18 @@ func WriteFile(path string, data []byte, perm uint32) error {
 	return os.WriteFile(path, data, fs.FileMode(perm))
 }
 
-// Rename renames oldpath to newpath, replacing it.
-func Rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }
+// WriteExisting writes data to a file that must exist.
+func WriteExisting(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
 
 // Remove removes a file.
 func Remove(path string) error { return os.Remove(path) }
-
-// Mkdir makes a directory; one that exists already is fine.
-func Mkdir(path string, perm uint32) error {
-	if err := os.Mkdir(path, fs.FileMode(perm)); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	return nil
-}
