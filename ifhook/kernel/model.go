@@ -1,0 +1,536 @@
+package kernel
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sort"
+
+	"github.com/ifhook/ifhook/ifhook/nat"
+	"golang.org/x/sys/unix"
+)
+
+// Model is an in-memory network namespace: the links, addresses, routes,
+// sysctls and NAT rules of the part of the kernel that was observed, with
+// the kernel's answers to changes (EEXIST, ENODEV, a bridge's ports freed
+// when it goes, a prefix route with its address). Planners read a Model
+// that Observe filled; a plan is checked by applying it to a Clone; tests
+// use NewModel as the kernel itself.
+//
+// A Model knows what it was not told: asking about a link, the addresses
+// or routes of a link, or a sysctl that was never observed is
+// ErrNotObserved, so a planner that reads past its observation fails its
+// tests instead of planning from an empty answer.
+type Model struct {
+	links    map[int]*Link
+	addrs    []Addr
+	routes   []Route
+	sysctls  map[string]string
+	rules    []nat.Rule
+	natTable bool
+	wireless map[string]bool
+	drop     []string
+	next     int
+	handle   uint64
+
+	// What was observed; a complete Model (NewModel) knows everything.
+	complete  bool
+	names     map[string]bool // names looked up, present or not
+	addrsOf   map[int]bool    // links whose addresses are known (0: all)
+	routesOf  map[int]bool    // links whose routes are known
+	portsOf   map[int]bool    // bridges whose ports are known
+	natKnown  bool
+	probeKnow bool
+}
+
+var _ Kernel = (*Model)(nil)
+
+// NewModel returns an empty, complete namespace: a loopback only, and the
+// forwarding sysctls off.
+func NewModel() *Model {
+	m := &Model{links: map[int]*Link{}, sysctls: map[string]string{IPv4Forward: "0", IPv6Forward: "0"},
+		wireless: map[string]bool{}, next: 1, complete: true, handle: 1}
+	m.links[1] = &Link{Name: "lo", Index: 1, Type: unix.ARPHRD_LOOPBACK, Up: true, MTU: 65536, PortState: -1}
+	m.next = 2
+	return m
+}
+
+func newPartial() *Model {
+	return &Model{links: map[int]*Link{}, sysctls: map[string]string{}, wireless: map[string]bool{},
+		names: map[string]bool{}, addrsOf: map[int]bool{}, routesOf: map[int]bool{}, portsOf: map[int]bool{}, next: 1 << 20, handle: 1 << 40}
+}
+
+// Clone returns an independent copy, for checking a plan against.
+func (m *Model) Clone() *Model {
+	c := *m
+	c.links = make(map[int]*Link, len(m.links))
+	for i, l := range m.links {
+		c.links[i] = copyLink(l)
+	}
+	c.addrs = slices.Clone(m.addrs)
+	c.routes = slices.Clone(m.routes)
+	c.sysctls = cloneMap(m.sysctls)
+	c.rules = slices.Clone(m.rules)
+	c.wireless = cloneMap(m.wireless)
+	c.drop = slices.Clone(m.drop)
+	c.names = cloneMap(m.names)
+	c.addrsOf = cloneMap(m.addrsOf)
+	c.routesOf = cloneMap(m.routesOf)
+	c.portsOf = cloneMap(m.portsOf)
+	return &c
+}
+
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil {
+		return nil
+	}
+	c := make(map[K]V, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+func copyLink(l *Link) *Link {
+	c := *l
+	c.MAC = slices.Clone(l.MAC)
+	return &c
+}
+
+// AddLink puts a link in the model (a test's NIC, veth or TAP) and returns
+// its index. Index 0 picks the next free one.
+func (m *Model) AddLink(l Link) int {
+	if l.Index == 0 {
+		l.Index = m.next
+	}
+	if l.Index >= m.next {
+		m.next = l.Index + 1
+	}
+	if l.PortState == 0 && l.Master == 0 {
+		l.PortState = -1
+	}
+	m.links[l.Index] = copyLink(&l)
+	if m.names != nil {
+		m.names[l.Name] = true
+	}
+	return l.Index
+}
+
+// SetWireless marks a link as a Wi-Fi interface.
+func (m *Model) SetWireless(name string) { m.wireless[name] = true }
+
+// SetDropChains sets what ForwardDropChains answers.
+func (m *Model) SetDropChains(chains ...string) { m.drop = chains }
+
+func (m *Model) byName(name string) *Link {
+	for _, l := range m.links {
+		if l.Name == name {
+			return l
+		}
+	}
+	return nil
+}
+
+func notFound(what string) error { return fmt.Errorf("%s: %w", what, ErrNotFound) }
+
+func (m *Model) LinkByName(name string) (*Link, error) {
+	if l := m.byName(name); l != nil {
+		return copyLink(l), nil
+	}
+	if m.complete || m.names[name] {
+		return nil, notFound(name)
+	}
+	return nil, fmt.Errorf("link %s: %w", name, ErrNotObserved)
+}
+
+func (m *Model) LinkByIndex(index int) (*Link, error) {
+	if l, ok := m.links[index]; ok {
+		return copyLink(l), nil
+	}
+	if m.complete || index >= 1<<20 {
+		return nil, notFound(fmt.Sprintf("index %d", index))
+	}
+	return nil, fmt.Errorf("link index %d: %w", index, ErrNotObserved)
+}
+
+func (m *Model) sorted(keep func(*Link) bool) []*Link {
+	var out []*Link
+	for _, l := range m.links {
+		if keep(l) {
+			out = append(out, copyLink(l))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	return out
+}
+
+// Links returns every link (a complete model's), sorted by index.
+func (m *Model) Links() []*Link { return m.sorted(func(*Link) bool { return true }) }
+
+func (m *Model) Bridges() ([]*Link, error) {
+	if !m.complete {
+		return nil, fmt.Errorf("bridges: %w", ErrNotObserved)
+	}
+	return m.sorted(func(l *Link) bool { return l.IsBridge() }), nil
+}
+
+func (m *Model) Ports(master int) ([]*Link, error) {
+	if !m.complete && !m.portsOf[master] {
+		return nil, fmt.Errorf("ports of index %d: %w", master, ErrNotObserved)
+	}
+	return m.sorted(func(l *Link) bool { return l.Master == master }), nil
+}
+
+func (m *Model) DefaultRouteLinks(family int) ([]int, error) {
+	var out []int
+	for _, r := range m.routes {
+		if !r.Dst.IsValid() && tableOf(r) == unix.RT_TABLE_MAIN && r.IPv6 == (family == unix.AF_INET6) {
+			out = append(out, r.Index)
+		}
+	}
+	return out, nil
+}
+
+func (m *Model) SetLink(index int, ch Change) error {
+	l, ok := m.links[index]
+	if !ok {
+		return notFound(fmt.Sprintf("index %d", index))
+	}
+	if ch.MTU != 0 && (ch.MTU < 68 || ch.MTU > 65535) {
+		return unix.EINVAL
+	}
+	if ch.Master != nil && *ch.Master != 0 {
+		br, ok := m.links[*ch.Master]
+		switch {
+		case !ok:
+			return unix.ENODEV
+		case !br.IsBridge():
+			return unix.EOPNOTSUPP
+		case br.Index == l.Index || l.IsBridge():
+			return unix.ELOOP
+		}
+	}
+	if ch.MAC != nil {
+		l.MAC = slices.Clone(ch.MAC)
+	}
+	if ch.MTU != 0 {
+		l.MTU = ch.MTU
+	}
+	if ch.Master != nil {
+		l.Master = *ch.Master
+		l.SlaveKind, l.PortState = "", -1
+		if l.Master != 0 {
+			l.SlaveKind, l.PortState = "bridge", 3
+		}
+	}
+	if ch.Up != nil && *ch.Up != l.Up {
+		l.Up = *ch.Up
+		if l.Up {
+			m.addPrefixRoutes(l.Index)
+		} else {
+			m.linkDown(l.Index)
+		}
+	}
+	return nil
+}
+
+func (m *Model) CreateBridge(name string, o BridgeOptions) (int, error) {
+	if m.byName(name) != nil {
+		return 0, unix.EEXIST
+	}
+	mtu := o.MTU
+	if mtu == 0 {
+		mtu = 1500
+	}
+	mac := slices.Clone(o.MAC)
+	if mac == nil {
+		mac = net.HardwareAddr{0x02, 0, 0, 0, byte(m.next >> 8), byte(m.next)}
+	}
+	l := &Link{Name: name, Index: m.next, Kind: "bridge", MTU: mtu, MAC: mac, STP: o.STP, ForwardDelay: o.ForwardDelay * 100, PortState: -1}
+	m.next++
+	m.links[l.Index] = l
+	if m.names != nil {
+		m.names[name] = true
+	}
+	if m.portsOf != nil {
+		m.portsOf[l.Index] = true
+		m.addrsOf[l.Index] = true
+		m.routesOf[l.Index] = true
+	}
+	return l.Index, nil
+}
+
+func (m *Model) DeleteLink(index int) error {
+	l, ok := m.links[index]
+	if !ok {
+		return notFound(fmt.Sprintf("index %d", index))
+	}
+	if l.Kind == "" {
+		return unix.EOPNOTSUPP // a physical device cannot be deleted
+	}
+	for _, p := range m.links {
+		if p.Master == index {
+			p.Master, p.SlaveKind, p.PortState = 0, "", -1
+		}
+	}
+	m.addrs = slices.DeleteFunc(m.addrs, func(a Addr) bool { return a.Index == index })
+	m.routes = slices.DeleteFunc(m.routes, func(r Route) bool { return r.Index == index })
+	delete(m.links, index)
+	return nil
+}
+
+func (m *Model) knowsAddrs(index int) bool { return m.complete || m.addrsOf[0] || m.addrsOf[index] }
+
+func (m *Model) Addrs(index int) ([]Addr, error) {
+	if !m.knowsAddrs(index) {
+		return nil, fmt.Errorf("addresses of index %d: %w", index, ErrNotObserved)
+	}
+	var out []Addr
+	for _, a := range m.addrs {
+		if index == 0 || a.Index == index {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+func sameAddr(a, b Addr) bool { return a.Index == b.Index && a.Prefix == b.Prefix }
+
+func (m *Model) AddAddr(a Addr) error {
+	l, ok := m.links[a.Index]
+	if !ok {
+		return unix.ENODEV
+	}
+	if slices.ContainsFunc(m.addrs, func(x Addr) bool { return sameAddr(x, a) }) {
+		return unix.EEXIST
+	}
+	a.Flags = a.Flags&Restorable | unix.IFA_F_PERMANENT
+	a.Dynamic = false
+	m.addrs = append(m.addrs, a)
+	if l.Up {
+		m.addPrefixRoute(a)
+	}
+	return nil
+}
+
+func (m *Model) DelAddr(a Addr) error {
+	i := slices.IndexFunc(m.addrs, func(x Addr) bool { return sameAddr(x, a) })
+	if i < 0 {
+		return unix.EADDRNOTAVAIL
+	}
+	m.addrs = slices.Delete(m.addrs, i, i+1)
+	// The kernel takes the address's prefix route with it, and every IPv4
+	// route that used it as its source.
+	m.routes = slices.DeleteFunc(m.routes, func(r Route) bool {
+		if r.Index != a.Index {
+			return false
+		}
+		if r.Protocol == unix.RTPROT_KERNEL && r.Dst == a.Prefix.Masked() {
+			return true
+		}
+		return !r.IPv6 && r.Src == a.Prefix.Addr()
+	})
+	return nil
+}
+
+func prefixRoute(a Addr) (Route, bool) {
+	if a.Flags&unix.IFA_F_NOPREFIXROUTE != 0 || a.Prefix.Bits() == a.Prefix.Addr().BitLen() {
+		return Route{}, false
+	}
+	r := Route{Index: a.Index, Dst: a.Prefix.Masked(), Table: unix.RT_TABLE_MAIN, Protocol: unix.RTPROT_KERNEL, Scope: unix.RT_SCOPE_LINK, IPv6: a.Prefix.Addr().Is6()}
+	if r.IPv6 {
+		r.Metric, r.Scope = 256, unix.RT_SCOPE_UNIVERSE
+	} else {
+		r.Src = a.Prefix.Addr()
+	}
+	return r, true
+}
+
+func (m *Model) addPrefixRoute(a Addr) {
+	if r, ok := prefixRoute(a); ok && !slices.ContainsFunc(m.routes, func(x Route) bool { return x.Index == r.Index && x.Same(r) }) {
+		m.routes = append(m.routes, r)
+	}
+}
+
+func (m *Model) addPrefixRoutes(index int) {
+	for _, a := range m.addrs {
+		if a.Index == index {
+			m.addPrefixRoute(a)
+		}
+	}
+}
+
+// linkDown is what the kernel does when a link goes down: its IPv4 routes
+// go (fib_disable_ip), its IPv6 prefix routes stay.
+func (m *Model) linkDown(index int) {
+	m.routes = slices.DeleteFunc(m.routes, func(r Route) bool { return r.Index == index && !r.IPv6 })
+}
+
+func (m *Model) knowsRoutes(index int) bool { return m.complete || m.routesOf[index] }
+
+func (m *Model) Routes(index int) ([]Route, error) {
+	if !m.knowsRoutes(index) {
+		return nil, fmt.Errorf("routes of index %d: %w", index, ErrNotObserved)
+	}
+	var out []Route
+	for _, r := range m.routes {
+		if r.Index == index {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// reachable reports whether gw is on a prefix of one of the link's
+// addresses: the kernel refuses a route via a gateway it cannot reach.
+func (m *Model) reachable(index int, gw netip.Addr) bool {
+	for _, a := range m.addrs {
+		if a.Index == index && a.Prefix.Masked().Contains(gw) && a.Prefix.Addr().Is6() == gw.Is6() {
+			return true
+		}
+	}
+	return gw.Is6() && gw.IsLinkLocalUnicast()
+}
+
+func (m *Model) AddRoute(r Route) error {
+	l, ok := m.links[r.Index]
+	if !ok {
+		return unix.ENODEV
+	}
+	if !r.IPv6 && !l.Up {
+		return unix.ENETDOWN
+	}
+	if r.Gw.IsValid() && r.Flags&unix.RTNH_F_ONLINK == 0 && !m.reachable(r.Index, r.Gw) {
+		return unix.ENETUNREACH
+	}
+	if slices.ContainsFunc(m.routes, func(x Route) bool { return x.Same(r) }) {
+		return unix.EEXIST
+	}
+	if r.Table == 0 {
+		r.Table = unix.RT_TABLE_MAIN
+	}
+	m.routes = append(m.routes, r)
+	return nil
+}
+
+func (m *Model) DelRoute(r Route) error {
+	i := slices.IndexFunc(m.routes, func(x Route) bool { return x.Same(r) && (r.Index == 0 || x.Index == r.Index) })
+	if i < 0 {
+		return unix.ESRCH
+	}
+	m.routes = slices.Delete(m.routes, i, i+1)
+	return nil
+}
+
+func (m *Model) Sysctl(key string) (string, error) {
+	if v, ok := m.sysctls[key]; ok {
+		return v, nil
+	}
+	if m.complete {
+		return "", unix.ENOENT
+	}
+	return "", fmt.Errorf("sysctl %s: %w", key, ErrNotObserved)
+}
+
+func (m *Model) SetSysctl(key, value string) error {
+	if _, ok := m.sysctls[key]; !ok && m.complete {
+		return unix.ENOENT
+	}
+	m.sysctls[key] = value
+	return nil
+}
+
+func (m *Model) natObserved() error {
+	if m.complete || m.natKnown {
+		return nil
+	}
+	return fmt.Errorf("nftables: %w", ErrNotObserved)
+}
+
+func (m *Model) NATRules(bridge string) ([]nat.Rule, error) {
+	if err := m.natObserved(); err != nil {
+		return nil, err
+	}
+	var out []nat.Rule
+	for _, r := range m.rules {
+		if bridge == "" || r.Bridge == bridge {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (m *Model) HasNATTable() (bool, error) { return m.natTable, m.natObserved() }
+
+func (m *Model) AddNAT(r nat.Rule) error {
+	if err := m.natObserved(); err != nil {
+		return err
+	}
+	for _, x := range m.rules {
+		if x.Comment() == r.Comment() {
+			return nil
+		}
+	}
+	if !r.Subnet.Addr().Is4() {
+		return fmt.Errorf("NAT of %s: only IPv4 subnets are translated", r.Subnet)
+	}
+	m.natTable = true
+	r.Handle = m.handle
+	m.handle++
+	m.rules = append(m.rules, r)
+	return nil
+}
+
+func (m *Model) DelNAT(r nat.Rule) error {
+	if err := m.natObserved(); err != nil {
+		return err
+	}
+	n := len(m.rules)
+	m.rules = slices.DeleteFunc(m.rules, func(x nat.Rule) bool { return x.Comment() == r.Comment() })
+	if len(m.rules) < n && len(m.rules) == 0 {
+		m.natTable = false
+	}
+	return nil
+}
+
+func (m *Model) ForwardDropChains() ([]string, error) { return slices.Clone(m.drop), nil }
+
+func (m *Model) IsWireless(name string) bool { return m.wireless[name] }
+
+// Dump renders the whole model as sorted text lines, for comparing two
+// states: links (by name, with everything but the index of a link made
+// since), addresses, routes, sysctls and NAT rules.
+func (m *Model) Dump() []string {
+	var out []string
+	name := func(i int) string {
+		if l, ok := m.links[i]; ok {
+			return l.Name
+		}
+		return fmt.Sprintf("#%d", i)
+	}
+	for _, l := range m.links {
+		master := ""
+		if l.Master != 0 {
+			master = " master " + name(l.Master)
+		}
+		out = append(out, fmt.Sprintf("link %s kind=%q up=%v mtu=%d mac=%s stp=%v delay=%d%s", l.Name, l.Kind, l.Up, l.MTU, l.MAC, l.STP, l.ForwardDelay, master))
+	}
+	for _, a := range m.addrs {
+		out = append(out, fmt.Sprintf("addr %s dev %s flags=%#x dynamic=%v", a, name(a.Index), a.Flags, a.Dynamic))
+	}
+	for _, r := range m.routes {
+		out = append(out, fmt.Sprintf("route %s dev %s ipv6=%v", r, name(r.Index), r.IPv6))
+	}
+	for k, v := range m.sysctls {
+		out = append(out, "sysctl "+k+"="+v)
+	}
+	for _, r := range m.rules {
+		out = append(out, "nat "+r.Comment()+" oif="+r.OutIf+" snat="+r.SNATTo.String())
+	}
+	if m.natTable {
+		out = append(out, "nat table")
+	}
+	sort.Strings(out)
+	return out
+}
