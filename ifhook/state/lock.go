@@ -1,12 +1,16 @@
 package state
 
 import (
-	"fmt"
-	"path/filepath"
+	"errors"
+	"sync"
 	"time"
 
+	"github.com/ifhook/ifhook/ifhook/exit"
 	"golang.org/x/sys/unix"
 )
+
+// ErrLockTimeout is wrapped when another ifhook holds the lock too long.
+var ErrLockTimeout = errors.New("timed out waiting for the lock")
 
 // Lock is the held state lock.
 type Lock struct {
@@ -14,44 +18,76 @@ type Lock struct {
 	path string
 }
 
-// Lock takes the directory's lock, waiting at most timeout. It polls a
-// non-blocking flock rather than blocking in the kernel so that a library
-// caller is never left with a thread stuck in flock(2) after giving up.
+// Lock takes the directory's lock, waiting at most timeout. An uncontended
+// lock costs one non-blocking flock; a contended one blocks in the kernel
+// (woken the moment the holder is done, not on a polling schedule), on a
+// goroutine, so that giving up at the deadline leaves nothing held: if the
+// flock is granted after all, that goroutine lets it go.
 func (d *Dir) Lock(timeout time.Duration) (*Lock, error) {
-	path := filepath.Join(d.Path, "lock")
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
-	if err == unix.ENOENT {
-		if err := d.ensure(); err != nil {
-			return nil, err
-		}
-		fd, err = unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
-	}
+	root, err := d.rootDir(true)
 	if err != nil {
-		return nil, fmt.Errorf("state directory %s: open lock: %w", d.Path, err)
+		return nil, err
 	}
-	deadline := time.Now().Add(timeout)
-	wait := 200 * time.Microsecond
-	for {
-		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+	fd, err := root.OpenLock("lock", 0o600)
+	if err != nil {
+		return nil, dirErr(d.Path, err)
+	}
+	l := &Lock{fd: fd, path: d.Path + "/lock"}
+	err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+	if err == nil {
+		return l, nil
+	}
+	if err != unix.EWOULDBLOCK && err != unix.EINTR {
+		unix.Close(fd)
+		return nil, exit.New(exit.State, "lock %s: %w", l.path, err)
+	}
+	var mu sync.Mutex
+	abandoned := false
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for {
+			if err = unix.Flock(fd, unix.LOCK_EX); err != unix.EINTR {
+				break
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if abandoned {
+			unix.Close(fd) // granted too late: nobody wants it now
+			return
+		}
+		done <- err
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			unix.Close(fd)
+			return nil, exit.New(exit.State, "lock %s: %w", l.path, err)
+		}
+		return l, nil
+	case <-timer.C:
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	select {
+	case err := <-done: // granted just now, after all
 		if err == nil {
-			return &Lock{fd: fd, path: path}, nil
+			return l, nil
 		}
-		if err != unix.EWOULDBLOCK && err != unix.EINTR {
-			unix.Close(fd)
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		if time.Now().After(deadline) {
-			unix.Close(fd)
-			return nil, fmt.Errorf("lock %s: %w after %s", path, ErrLockTimeout, timeout)
-		}
-		time.Sleep(wait)
-		wait = min(wait*2, 10*time.Millisecond)
+		unix.Close(fd)
+		return nil, exit.New(exit.State, "lock %s: %w", l.path, err)
+	default:
+		abandoned = true
+		return nil, exit.New(exit.Temporary, "lock %s: %w after %s", l.path, ErrLockTimeout, timeout)
 	}
 }
 
 // Unlock releases the lock.
 func (l *Lock) Unlock() {
-	if l != nil && l.fd > 0 {
+	if l != nil && l.fd >= 0 {
 		unix.Close(l.fd) // closing the last fd drops the flock
 		l.fd = -1
 	}
@@ -71,6 +107,6 @@ func (l *Lock) SweepDue(now time.Time, every time.Duration) bool {
 
 // MarkSwept records now as the time of the last sweep.
 func (l *Lock) MarkSwept(now time.Time) {
-	ts := unix.NsecToTimespec(now.UnixNano())
-	_ = unix.UtimesNano(l.path, []unix.Timespec{ts, ts})
+	tv := unix.NsecToTimeval(now.UnixNano())
+	_ = unix.Futimes(l.fd, []unix.Timeval{tv, tv})
 }

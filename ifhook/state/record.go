@@ -1,166 +1,132 @@
 package state
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
+	"net"
 	"strconv"
-	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/ifhook/ifhook/ifhook/policy"
 )
 
-// Encode renders the record as "key=value" lines.
-func (r *Record) Encode() []byte {
-	var b bytes.Buffer
-	put := func(k, v string) { putLine(&b, k, v) }
-	putInt := func(k string, v int) {
-		if v != 0 {
-			put(k, strconv.Itoa(v))
-		}
-	}
-	put("tap", r.TAP)
-	putInt("ifindex", r.Index)
-	put("bridge", r.Bridge)
-	if !r.Since.IsZero() {
-		// Seconds since the epoch: formatting a date costs every ifup
-		// the time-formatting code, and list renders it anyway.
-		put("since", strconv.FormatInt(r.Since.Unix(), 10))
-	}
-	put("rule", r.Rule)
-	for _, s := range []struct {
-		prefix string
-		snap   *Snapshot
-	}{{"prev.", &r.Prev}, {"set.", &r.Set}} {
-		put(s.prefix+"mac", s.snap.MAC)
-		putInt(s.prefix+"mtu", s.snap.MTU)
-		put(s.prefix+"master", s.snap.Master)
-		put(s.prefix+"up", strconv.FormatBool(s.snap.Up))
-	}
-	put("vm", r.VM)
-	putInt("qemu_pid", r.PID)
-	put("guest_mac", r.GuestMAC)
-	return b.Bytes()
+// Snapshot is the part of a TAP's configuration ifhook may change.
+type Snapshot struct {
+	MAC    string `json:"mac,omitempty"`
+	MTU    int    `json:"mtu,omitempty"`
+	Master string `json:"master,omitempty"`
+	Up     bool   `json:"up"`
 }
 
-func needsQuote(v string) bool {
-	if v[0] == '"' || v[0] == ' ' || v[len(v)-1] == ' ' {
-		return true
-	}
-	for i := 0; i < len(v); i++ {
-		if v[i] < 0x20 || v[i] == 0x7f {
-			return true
-		}
-	}
-	return false
+// Record says what ifup did, or was about to do, to one TAP. It is written
+// before the change (write-ahead): Prev holds what the TAP had before
+// ifhook first touched it, Set what ifhook sets, so whatever point a
+// killed ifup reached, ifdown restores exactly what ifhook changed: each
+// value only while it is still the one ifhook set.
+type Record struct {
+	TAP    string    `json:"tap"`
+	Index  int       `json:"ifindex"` // tells this TAP from a later one with the same name
+	Bridge string    `json:"bridge"`
+	Since  time.Time `json:"since"`
+	Rule   string    `json:"rule,omitempty"` // which policy setting chose the bridge
+	Prev   Snapshot  `json:"prev"`           // before ifhook first touched it
+	Set    Snapshot  `json:"set"`            // what ifhook set
+
+	VM       string `json:"vm,omitempty"`        // QEMU's -name, when known
+	PID      int    `json:"qemu_pid,omitempty"`  // the QEMU that ran the hook
+	GuestMAC string `json:"guest_mac,omitempty"` // the guest NIC's MAC, when known
 }
 
-// putLine appends "k=v\n", quoting v when it would not survive as is;
-// an empty v writes nothing.
-func putLine(b *bytes.Buffer, k, v string) {
-	if v == "" {
-		return
-	}
-	if needsQuote(v) {
-		v = strconv.Quote(v)
-	}
-	b.WriteString(k)
-	b.WriteByte('=')
-	b.WriteString(v)
-	b.WriteByte('\n')
-}
+// maxText bounds the free-text fields of a record (a VM's name, a rule's
+// description): QEMU takes a -name of any length, a record does not.
+const maxText = 512
 
-// eachLine calls set for each "key=value" line of a record, unquoting
-// quoted values, and says which line a failure is on.
-func eachLine(data []byte, set func(k, v string) error) error {
-	for n, line := range strings.Split(string(data), "\n") {
-		if line == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			return fmt.Errorf("line %d: no '='", n+1)
-		}
-		if strings.HasPrefix(v, `"`) {
-			uq, err := strconv.Unquote(v)
-			if err != nil {
-				return fmt.Errorf("line %d: %s: bad quoting", n+1, k)
-			}
-			v = uq
-		}
-		if err := set(k, v); err != nil {
-			return fmt.Errorf("line %d: %s: %w", n+1, k, err)
-		}
+func text(dst *string, v string) error {
+	if len(v) > maxText || !utf8.ValidString(v) {
+		return fmt.Errorf("not text of at most %d bytes", maxText)
 	}
+	*dst = v
 	return nil
 }
 
-// Decode parses a record written by Encode. Unknown keys are skipped.
+func ifname(dst *string, v string) error {
+	if err := policy.ValidIfName(v); err != nil {
+		return err
+	}
+	*dst = v
+	return nil
+}
+
+func macText(dst *string, v string) error {
+	m, err := net.ParseMAC(v)
+	if err != nil || len(m) != 6 {
+		return fmt.Errorf("%q is not a MAC address", truncate(v))
+	}
+	*dst = m.String()
+	return nil
+}
+
+// Seconds since the epoch: formatting a date costs every ifup the
+// time-formatting code, and list renders it anyway.
+func sinceText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(t.Unix(), 10)
+}
+
+func parseSince(dst *time.Time, v string) error {
+	secs, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || secs < 0 || secs > 253402300799 { // 9999-12-31T23:59:59Z
+		return fmt.Errorf("%q is not a time", truncate(v))
+	}
+	*dst = time.Unix(secs, 0).UTC()
+	return nil
+}
+
+func snapFields(prefix string, snap func(*Record) *Snapshot) []field[Record] {
+	return []field[Record]{
+		{key: prefix + "mac", get: func(r *Record) string { return snap(r).MAC },
+			set: func(r *Record, v string) error { return macText(&snap(r).MAC, v) }},
+		{key: prefix + "mtu", get: func(r *Record) string { return itoa(snap(r).MTU) },
+			set: func(r *Record, v string) error { return atoi(&snap(r).MTU, v, 68, 65535) }},
+		{key: prefix + "master", get: func(r *Record) string { return snap(r).Master },
+			set: func(r *Record, v string) error { return ifname(&snap(r).Master, v) }},
+		{key: prefix + "up", get: func(r *Record) string { return btoa(snap(r).Up) },
+			set: func(r *Record, v string) error { return atob(&snap(r).Up, v) }},
+	}
+}
+
+var recordCodec = newCodec(recordFields()...)
+
+func recordFields() []field[Record] {
+	fs := []field[Record]{
+		{key: "tap", get: func(r *Record) string { return r.TAP }, set: func(r *Record, v string) error { return ifname(&r.TAP, v) }},
+		{key: "ifindex", get: func(r *Record) string { return itoa(r.Index) }, set: func(r *Record, v string) error { return atoi(&r.Index, v, 1, 1<<31-1) }},
+		{key: "bridge", get: func(r *Record) string { return r.Bridge }, set: func(r *Record, v string) error { return ifname(&r.Bridge, v) }},
+		{key: "since", get: func(r *Record) string { return sinceText(r.Since) }, set: func(r *Record, v string) error { return parseSince(&r.Since, v) }},
+		{key: "rule", get: func(r *Record) string { return r.Rule }, set: func(r *Record, v string) error { return text(&r.Rule, v) }},
+	}
+	fs = append(fs, snapFields("prev.", func(r *Record) *Snapshot { return &r.Prev })...)
+	fs = append(fs, snapFields("set.", func(r *Record) *Snapshot { return &r.Set })...)
+	return append(fs,
+		field[Record]{key: "vm", get: func(r *Record) string { return r.VM }, set: func(r *Record, v string) error { return text(&r.VM, v) }},
+		field[Record]{key: "qemu_pid", get: func(r *Record) string { return itoa(r.PID) }, set: func(r *Record, v string) error { return atoi(&r.PID, v, 1, 1<<22) }},
+		field[Record]{key: "guest_mac", get: func(r *Record) string { return r.GuestMAC }, set: func(r *Record, v string) error { return macText(&r.GuestMAC, v) }},
+	)
+}
+
+// Encode renders the record as "key=value" lines.
+func (r *Record) Encode() []byte { return recordCodec.encode(r) }
+
+// Decode parses a record written by Encode, refusing anything else.
 func Decode(data []byte) (*Record, error) {
 	r := &Record{}
-	if err := eachLine(data, r.set); err != nil {
+	if err := recordCodec.decode(data, r); err != nil {
 		return nil, err
 	}
-	if r.TAP == "" {
-		return nil, errors.New("no tap= line")
+	if r.TAP == "" || r.Index == 0 {
+		return nil, fmt.Errorf("%w: no tap= or ifindex= line", ErrCorrupt)
 	}
 	return r, nil
-}
-
-func (r *Record) set(k, v string) error {
-	var err error
-	atoi := func(dst *int) {
-		*dst, err = strconv.Atoi(v)
-	}
-	snap := &r.Prev
-	if rest, ok := strings.CutPrefix(k, "set."); ok {
-		snap, k = &r.Set, "snap."+rest
-	} else if rest, ok := strings.CutPrefix(k, "prev."); ok {
-		k = "snap." + rest
-	}
-	switch k {
-	case "tap":
-		r.TAP = v
-	case "ifindex":
-		atoi(&r.Index)
-	case "bridge":
-		r.Bridge = v
-	case "since":
-		r.Since, err = parseSince(v)
-	case "rule":
-		r.Rule = v
-	case "vm":
-		r.VM = v
-	case "qemu_pid":
-		atoi(&r.PID)
-	case "guest_mac":
-		r.GuestMAC = v
-	case "snap.mac":
-		snap.MAC = v
-	case "snap.mtu":
-		atoi(&snap.MTU)
-	case "snap.master":
-		snap.Master = v
-	case "snap.up":
-		snap.Up, err = strconv.ParseBool(v)
-	}
-	return err
-}
-
-// parseSince reads a record's time: seconds since the epoch, or RFC 3339.
-func parseSince(v string) (time.Time, error) {
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 || secs > 253402300799 { // 9999-12-31T23:59:59Z
-			return time.Time{}, fmt.Errorf("%s is out of range", v)
-		}
-		return time.Unix(secs, 0).UTC(), nil
-	}
-	t, err := time.Parse(time.RFC3339, v)
-	if err != nil {
-		return t, err
-	}
-	t = t.UTC()
-	if t.Year() > 9999 {
-		return t, fmt.Errorf("%s is past year 9999", v)
-	}
-	return t, nil
 }

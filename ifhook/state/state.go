@@ -1,228 +1,462 @@
-// Package state keeps ifhook's records of what it changed, one small JSON
-// file per TAP under a runtime directory (/run/ifhook), and the lock that
-// serialises every change ifhook makes.
+// Package state keeps ifhook's records of what it changed, under a runtime
+// directory (/run/ifhook), and the lock that serialises every change ifhook
+// makes.
 //
 // Layout:
 //
 //	DIR/lock           flock(2)ed by every change; its mtime is the last sweep
-//	DIR/taps/TAP       what ifup changed on TAP, so ifdown can undo exactly that
-//	DIR/bridges/NAME   what ifhook made for a bridge of the policy
+//	DIR/inflight       present while a bridge's plan is being applied
+//	DIR/taps/TAP       what ifup changed (or is changing) on TAP
+//	DIR/bridges/NAME   the steps ifhook took for a bridge of the policy
 //	DIR/macs/BR/MAC    the TAP whose guest uses MAC on bridge BR
 //
-// A record is "key=value" lines: read and written on the hot path of every
-// ifup and ifdown, it must cost next to nothing, and reflection-driven
-// encoders (encoding/json) cost more than the rest of a record's handling.
-// Unknown keys are ignored, so older binaries read newer records.
+// Records are data from a file, not orders: each is read with a size limit,
+// must be a regular file, must parse as something ifhook writes (see
+// codec.go) and must name the file it is in. One that does not is moved
+// aside as NAME:corrupt, reported once, and never blocks another run.
+//
+// The directory can be one other users can see, so nothing in it is taken
+// on trust either: every file is reached relative to a directory descriptor
+// opened without following symlinks, created with O_CREAT|O_EXCL|O_NOFOLLOW,
+// and the directory and its subdirectories must be root's (or the caller's)
+// and not writable by group or others.
 package state
 
 import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
+	"sync"
 
+	"github.com/ifhook/ifhook/ifhook/exit"
 	"github.com/ifhook/ifhook/ifhook/internal/rawfile"
+	"github.com/ifhook/ifhook/ifhook/policy"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultDir is where records live unless IFHOOK_STATE_DIR says otherwise.
 const DefaultDir = "/run/ifhook"
 
-// ErrLockTimeout is returned when another ifhook holds the lock too long.
-var ErrLockTimeout = errors.New("timed out waiting for the lock")
+// MaxRecord is the largest record ifhook reads: a real one is a few hundred
+// bytes, a bridge's a few KiB.
+const MaxRecord = 64 << 10
 
-// Snapshot is the part of a TAP's configuration ifhook may change.
-type Snapshot struct {
-	MAC    string `json:"mac,omitempty"`
-	MTU    int    `json:"mtu,omitempty"`
-	Master string `json:"master,omitempty"`
-	Up     bool   `json:"up"`
-}
-
-// Record says what ifup did to one TAP.
-type Record struct {
-	TAP    string    `json:"tap"`
-	Index  int       `json:"ifindex"` // tells this TAP from a later one with the same name
-	Bridge string    `json:"bridge"`
-	Since  time.Time `json:"since"`
-	Rule   string    `json:"rule,omitempty"` // which policy setting chose the bridge
-	Prev   Snapshot  `json:"prev"`           // before ifhook first touched it
-	Set    Snapshot  `json:"set"`            // what ifhook set
-
-	VM       string `json:"vm,omitempty"`        // QEMU's -name, when known
-	PID      int    `json:"qemu_pid,omitempty"`  // the QEMU that ran the hook
-	GuestMAC string `json:"guest_mac,omitempty"` // the guest NIC's MAC, when known
-}
+// corruptSuffix marks a record moved aside. No interface name holds a ':'.
+const corruptSuffix = ":corrupt"
 
 // Dir is a state directory.
 type Dir struct {
 	Path string
+	// Report is told of each problem found and dealt with, such as a
+	// corrupt record moved aside; nil: nobody is told.
+	Report func(error)
+
+	mu   sync.Mutex
+	root *rawfile.Dir
+	subs map[string]*rawfile.Dir
 }
 
 // Open returns the state directory at path. It touches nothing: the
-// directory (mode 0700: records are root's business) is made when the
-// first lock or record needs it, so a hook run that finds it there, as
-// nearly all do, spends no system call on it.
+// directory (mode 0700) is made when the first lock or record needs it.
 func Open(path string) (*Dir, error) {
 	if path == "" {
-		return nil, errors.New("state directory: empty path")
+		return nil, exit.New(exit.State, "state directory: empty path")
 	}
-	return &Dir{Path: path}, nil
+	if !filepath.IsAbs(path) {
+		return nil, exit.New(exit.State, "state directory %s: not an absolute path", path)
+	}
+	return &Dir{Path: filepath.Clean(path)}, nil
 }
 
-// ensure makes the directory and its taps/ subdirectory.
-func (d *Dir) ensure() error {
-	if err := os.MkdirAll(filepath.Join(d.Path, "taps"), 0o700); err != nil {
-		return fmt.Errorf("state directory %s: %w", d.Path, unwrap(err))
+// Close releases the directory descriptors.
+func (d *Dir) Close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, s := range d.subs {
+		s.Close()
+	}
+	d.subs = nil
+	d.root.Close()
+	d.root = nil
+}
+
+func dirErr(path string, err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		err = pe.Err
+	}
+	return exit.New(exit.State, "state directory %s: %w", path, err)
+}
+
+// check refuses a directory another user could write to: records there
+// could be forged, and files planted.
+func check(dir *rawfile.Dir) error {
+	st, err := dir.Stat()
+	if err != nil {
+		return dirErr(dir.Path(), err)
+	}
+	uid := os.Geteuid()
+	if st.Uid != 0 && int(st.Uid) != uid {
+		return exit.New(exit.State, "state directory %s is owned by uid %d, not root or uid %d: another user could forge its records", dir.Path(), st.Uid, uid)
+	}
+	if st.Mode&0o022 != 0 {
+		return exit.New(exit.State, "state directory %s is writable by its group or others (mode %04o): fix it with chmod go-w %s", dir.Path(), st.Mode&0o7777, dir.Path())
 	}
 	return nil
 }
 
-func unwrap(err error) error {
+// rootDir opens (with create, makes) the directory itself.
+func (d *Dir) rootDir(create bool) (*rawfile.Dir, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rootLocked(create)
+}
+
+func (d *Dir) rootLocked(create bool) (*rawfile.Dir, error) {
+	if d.root != nil {
+		return d.root, nil
+	}
+	root, err := rawfile.OpenDir(d.Path, false, 0o700)
+	if errors.Is(err, fs.ErrNotExist) && create {
+		if err := os.MkdirAll(filepath.Dir(d.Path), 0o755); err != nil {
+			return nil, dirErr(d.Path, err)
+		}
+		root, err = rawfile.OpenDir(d.Path, true, 0o700)
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return nil, dirErr(d.Path, err)
+	}
+	if err := check(root); err != nil {
+		root.Close()
+		return nil, err
+	}
+	d.root = root
+	return root, nil
+}
+
+// sub opens the subdirectory name (with create, making it and the
+// directory). A missing one without create is fs.ErrNotExist.
+func (d *Dir) sub(name string, create bool) (*rawfile.Dir, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s, ok := d.subs[name]; ok {
+		return s, nil
+	}
+	root, err := d.rootLocked(create)
+	if err != nil {
+		return nil, err
+	}
+	s, err := root.Sub(name, create, 0o700)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && !create {
+			return nil, err
+		}
+		return nil, dirErr(filepath.Join(d.Path, name), err)
+	}
+	if err := check(s); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if d.subs == nil {
+		d.subs = map[string]*rawfile.Dir{}
+	}
+	d.subs[name] = s
+	return s, nil
+}
+
+// CorruptError is a record that could not be trusted and was moved aside.
+type CorruptError struct {
+	Path  string // where it was
+	Aside string // where it is now ("" if moving it failed)
+	Err   error
+}
+
+func (e *CorruptError) Error() string {
+	if e.Aside == "" {
+		return fmt.Sprintf("record %s cannot be used: %v", e.Path, e.Err)
+	}
+	return fmt.Sprintf("record %s cannot be used (%v); moved aside to %s", e.Path, e.Err, e.Aside)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// quarantine moves a record that cannot be trusted out of the way and
+// reports it, so that it is reported once and never blocks a later run.
+func (d *Dir) quarantine(dir *rawfile.Dir, name string, why error) {
+	if pe, ok := errors.AsType[*fs.PathError](why); ok {
+		why = pe.Err
+	}
+	e := &CorruptError{Path: filepath.Join(dir.Path(), name), Err: why}
+	if err := dir.Rename(name, name+corruptSuffix); err == nil {
+		e.Aside = e.Path + corruptSuffix
+	}
+	if d.Report != nil {
+		d.Report(e)
+	}
+}
+
+// readRecord reads and decodes the record name in subdirectory sub: nil
+// when there is none, or when it could not be trusted (then it is moved
+// aside and reported).
+func readRecord[R any](d *Dir, sub, name string, decode func([]byte) (*R, error), nameOf func(*R) string) (*R, error) {
+	dir, err := d.sub(sub, false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	data, err := dir.Read(name, MaxRecord)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case errors.Is(err, rawfile.ErrNotRegular), errors.Is(err, rawfile.ErrTooLarge):
+		d.quarantine(dir, name, err)
+		return nil, nil
+	case err != nil:
+		return nil, exit.New(exit.State, "read record %s: %w", filepath.Join(dir.Path(), name), unwrapPath(err))
+	}
+	r, err := decode(data)
+	if err == nil && nameOf(r) != name {
+		err = fmt.Errorf("%w: it names %q, not %q", ErrCorrupt, nameOf(r), name)
+	}
+	if err != nil {
+		d.quarantine(dir, name, err)
+		return nil, nil
+	}
+	return r, nil
+}
+
+func unwrapPath(err error) error {
 	if pe, ok := errors.AsType[*fs.PathError](err); ok {
 		return pe.Err
 	}
 	return err
 }
 
-func (d *Dir) recordPath(tap string) string {
-	return filepath.Join(d.Path, "taps", tap)
-}
-
-// Read returns the record for tap, or nil when there is none.
-func (d *Dir) Read(tap string) (*Record, error) {
-	return readRecord(d.recordPath(tap), Decode)
-}
-
-// readRecord reads and decodes the record at path; nil when there is none.
-func readRecord[R any](path string, decode func([]byte) (*R, error)) (*R, error) {
-	data, err := rawfile.ReadFile(path)
+// listNames returns the record names in subdirectory sub, sorted; what is
+// no record's name (and no temporary or aside file) is moved aside.
+func (d *Dir) listNames(sub string) ([]string, error) {
+	dir, err := d.sub(sub, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read record %s: %w", path, unwrap(err))
+		return nil, err
 	}
-	r, err := decode(data)
+	entries, err := dir.List()
 	if err != nil {
-		return nil, fmt.Errorf("record %s is corrupt: %w", path, err)
+		return nil, exit.New(exit.State, "list records in %s: %w", dir.Path(), unwrapPath(err))
 	}
-	return r, nil
+	var names []string
+	for _, e := range entries {
+		switch {
+		case strings.Contains(e.Name, ":"):
+			// a temporary file, or one moved aside
+		case policy.ValidIfName(e.Name) != nil:
+			d.quarantine(dir, e.Name, fmt.Errorf("%w: not a record's name", ErrCorrupt))
+		default:
+			names = append(names, e.Name)
+		}
+	}
+	sortStrings(names)
+	return names, nil
 }
 
-// Write stores r atomically: a reader sees the old record or the new one,
-// never half of one. /run is tmpfs, so there is nothing to fsync for.
-func (d *Dir) Write(r *Record) error {
-	return writeAtomic(d.recordPath(r.TAP), r.Encode())
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
 }
 
-// Remove deletes the record for tap; a missing record is not an error.
-func (d *Dir) Remove(tap string) error { return removeRecord(d.recordPath(tap)) }
-
-// removeRecord deletes the record file at path; a missing one is fine.
-func removeRecord(path string) error {
-	err := rawfile.Remove(path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove record %s: %w", path, unwrap(err))
+func writeRecord(d *Dir, sub, name string, data []byte, sync bool) error {
+	dir, err := d.sub(sub, true)
+	if err != nil {
+		return err
+	}
+	if err := dir.WriteAtomic(name, data, 0o600, sync); err != nil {
+		return exit.New(exit.State, "write record %s: %w", filepath.Join(dir.Path(), name), unwrapPath(err))
+	}
+	if sync {
+		if err := unix.Fsync(dir.FD()); err != nil {
+			return exit.New(exit.State, "sync %s: %w", dir.Path(), err)
+		}
 	}
 	return nil
 }
 
-// List returns every record, sorted by TAP name. Records that cannot be read
-// are returned as errors after the good ones are collected.
-func (d *Dir) List() ([]*Record, error) { return listRecords(d, "taps", d.Read) }
-
-// listRecords reads every record in DIR/sub, sorted by name, collecting
-// the errors of those that cannot be read after the good ones.
-func listRecords[R any](d *Dir, sub string, read func(name string) (*R, error)) ([]*R, error) {
-	entries, err := os.ReadDir(filepath.Join(d.Path, sub))
+func removeRecord(d *Dir, sub, name string) error {
+	dir, err := d.sub(sub, false)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil // nothing recorded yet
+		return nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list records in %s: %w", d.Path, unwrap(err))
+		return err
 	}
-	var out []*R
-	var errs []error
-	for _, e := range entries { // ReadDir sorts by name
-		// Temporary files hold a ':', which no interface name may.
-		if name := e.Name(); !strings.Contains(name, ":") && e.Type().IsRegular() {
-			r, err := read(name)
-			if err != nil {
-				errs = append(errs, err)
-			} else if r != nil {
-				out = append(out, r)
-			}
-		}
-	}
-	return out, errors.Join(errs...)
-}
-
-// writeAtomic writes data to a temporary file beside path and renames it
-// into place.
-func writeAtomic(path string, data []byte) error {
-	tmp := path + ":" + strconv.Itoa(os.Getpid()) + ".tmp"
-	err := rawfile.WriteFile(tmp, data, 0o600)
-	if errors.Is(err, fs.ErrNotExist) {
-		// The directory is made on first use (see Open).
-		if merr := os.MkdirAll(filepath.Dir(path), 0o700); merr == nil {
-			err = rawfile.WriteFile(tmp, data, 0o600)
-		}
-	}
-	if err == nil {
-		err = rawfile.Rename(tmp, path)
-	}
-	if err != nil {
-		rawfile.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, unwrap(err))
+	if err := dir.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return exit.New(exit.State, "remove record %s: %w", filepath.Join(dir.Path(), name), unwrapPath(err))
 	}
 	return nil
 }
 
-// The guest-MAC index: DIR/macs/BRIDGE/MAC holds the name of the TAP whose
-// guest uses MAC on BRIDGE, so the duplicate check at ifup is one file read
-// however many guests a bridge has.
-
-func (d *Dir) macPath(bridge string, mac net.HardwareAddr) string {
-	return filepath.Join(d.Path, "macs", bridge, mac.String())
+// Read returns the record of tap, or nil when there is none (or when the
+// one there could not be trusted: it is moved aside and reported).
+func (d *Dir) Read(tap string) (*Record, error) {
+	return readRecord(d, "taps", tap, Decode, func(r *Record) string { return r.TAP })
 }
 
-// MACOwner returns the TAP recorded as using mac on bridge, or "".
-func (d *Dir) MACOwner(bridge string, mac net.HardwareAddr) (string, error) {
-	data, err := rawfile.ReadFile(d.macPath(bridge, mac))
+// Write stores r atomically. /run is tmpfs, and a TAP does not outlive a
+// reboot either, so it is not synced to disk.
+func (d *Dir) Write(r *Record) error { return writeRecord(d, "taps", r.TAP, r.Encode(), false) }
+
+// Remove deletes the record of tap; a missing record is not an error.
+func (d *Dir) Remove(tap string) error { return removeRecord(d, "taps", tap) }
+
+// List returns every TAP record, sorted by TAP name.
+func (d *Dir) List() ([]*Record, error) {
+	names, err := d.listNames("taps")
+	var out []*Record
+	for _, n := range names {
+		r, rerr := d.Read(n)
+		err = exit.Join(err, rerr)
+		if r != nil {
+			out = append(out, r)
+		}
+	}
+	return out, err
+}
+
+// Inflight reports whether a bridge plan was being applied when its
+// process last held the lock: one system call, cheap enough for every ifup.
+func (d *Dir) Inflight() bool {
+	root, err := d.rootDir(false)
+	return err == nil && root.Exists("inflight")
+}
+
+// MarkInflight says a bridge plan is about to change the kernel, and
+// what plan ("setup br0", "teardown br0 force"): a process killed before
+// ClearInflight leaves it for the next one to finish or undo.
+func (d *Dir) MarkInflight(what string) error {
+	root, err := d.rootDir(true)
+	if err != nil {
+		return err
+	}
+	if err := root.WriteAtomic("inflight", []byte(what+"\n"), 0o600, true); err != nil {
+		return exit.New(exit.State, "write %s/inflight: %w", d.Path, unwrapPath(err))
+	}
+	return nil
+}
+
+// InflightPlan returns what MarkInflight said, or "" when nothing is
+// pending.
+func (d *Dir) InflightPlan() (string, error) {
+	root, err := d.rootDir(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("read %s: %w", d.macPath(bridge, mac), unwrap(err))
+		return "", err
+	}
+	data, err := root.Read("inflight", 4096)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		d.quarantine(root, "inflight", err)
+		return "", nil
 	}
 	return strings.TrimSpace(string(data)), nil
 }
 
-// ClaimMAC records tap as the user of mac on bridge.
-func (d *Dir) ClaimMAC(bridge string, mac net.HardwareAddr, tap string) error {
-	dir := filepath.Join(d.Path, "macs", bridge)
-	if err := rawfile.Mkdir(filepath.Join(d.Path, "macs"), 0o700); err != nil {
-		return fmt.Errorf("state directory %s: %w", d.Path, unwrap(err))
+// ClearInflight says no bridge plan is pending any more.
+func (d *Dir) ClearInflight() error {
+	root, err := d.rootDir(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
 	}
-	if err := rawfile.Mkdir(dir, 0o700); err != nil {
-		return fmt.Errorf("state directory %s: %w", d.Path, unwrap(err))
-	}
-	return writeAtomic(d.macPath(bridge, mac), []byte(tap+"\n"))
-}
-
-// ReleaseMAC forgets mac on bridge if tap is its recorded user.
-func (d *Dir) ReleaseMAC(bridge string, mac net.HardwareAddr, tap string) error {
-	if owner, err := d.MACOwner(bridge, mac); err != nil || owner != tap {
+	if err != nil {
 		return err
 	}
-	err := rawfile.Remove(d.macPath(bridge, mac))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove %s: %w", d.macPath(bridge, mac), unwrap(err))
+	if err := root.Remove("inflight"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return exit.New(exit.State, "remove %s/inflight: %w", d.Path, unwrapPath(err))
 	}
 	return nil
+}
+
+// CollectTemp removes the temporary files of processes that are gone
+// (killed between writing a record and renaming it into place) and
+// returns their paths.
+func (d *Dir) CollectTemp() ([]string, error) {
+	var removed []string
+	var errs []error
+	collect := func(dir *rawfile.Dir) {
+		entries, err := dir.List()
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		for _, e := range entries {
+			pid, ok := tempPID(e.Name)
+			if !ok || alive(pid) {
+				continue
+			}
+			if err := dir.Remove(e.Name); err == nil {
+				removed = append(removed, filepath.Join(dir.Path(), e.Name))
+			}
+		}
+	}
+	root, err := d.rootDir(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	collect(root)
+	for _, sub := range []string{"taps", "bridges"} {
+		if dir, err := d.sub(sub, false); err == nil {
+			collect(dir)
+		}
+	}
+	if macs, err := d.sub("macs", false); err == nil {
+		if entries, err := macs.List(); err == nil {
+			for _, e := range entries {
+				if policy.ValidIfName(e.Name) != nil {
+					continue
+				}
+				if bd, err := macs.Sub(e.Name, false, 0); err == nil {
+					collect(bd)
+					bd.Close()
+				}
+			}
+		}
+	}
+	return removed, exit.Join(errs...)
+}
+
+// tempPID returns the process that made a temporary file NAME:PID.tmp.
+func tempPID(name string) (int, bool) {
+	rest, ok := strings.CutSuffix(name, rawfile.TempSuffix)
+	if !ok {
+		return 0, false
+	}
+	i := strings.LastIndexByte(rest, ':')
+	if i < 0 {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(rest[i+1:])
+	return pid, err == nil && pid > 0
+}
+
+func alive(pid int) bool {
+	err := unix.Kill(pid, 0)
+	return err == nil || err == unix.EPERM
 }

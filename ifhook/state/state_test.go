@@ -1,0 +1,382 @@
+package state
+
+import (
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/ifhook/ifhook/ifhook/exit"
+)
+
+func openTemp(t *testing.T) (*Dir, *[]error) {
+	t.Helper()
+	d, err := Open(filepath.Join(t.TempDir(), "run", "ifhook"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reports []error
+	d.Report = func(err error) { reports = append(reports, err) }
+	t.Cleanup(d.Close)
+	return d, &reports
+}
+
+func fullRecord() *Record {
+	return &Record{TAP: "vnet0", Index: 7, Bridge: "br0", Since: time.Unix(1700000000, 0).UTC(), Rule: `rule 1 (tap = "vnet*") at /etc/ifhook/config.toml:3`,
+		Prev: Snapshot{MAC: "aa:bb:cc:dd:ee:ff", MTU: 1500, Up: false},
+		Set:  Snapshot{MAC: "fe:54:00:00:00:01", MTU: 9000, Master: "br0", Up: true},
+		VM:   "web \"1\"\nforged", PID: 4242, GuestMAC: "52:54:00:00:00:01"}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	d, _ := openTemp(t)
+	r := fullRecord()
+	if err := d.Write(r); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Read("vnet0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(r, got); diff != "" {
+		t.Fatalf("round trip (-want +got):\n%s", diff)
+	}
+	for _, p := range []string{d.Path, filepath.Join(d.Path, "taps")} {
+		st, err := os.Stat(p)
+		if err != nil || !st.IsDir() || st.Mode().Perm() != 0o700 {
+			t.Errorf("%s: %v, %v; want a 0700 directory", p, st.Mode(), err)
+		}
+	}
+	if got, _ := d.Read("vnet9"); got != nil {
+		t.Fatal("a missing record read as one")
+	}
+	list, err := d.List()
+	if err != nil || len(list) != 1 {
+		t.Fatalf("List = %v, %v", list, err)
+	}
+	if err := d.Remove("vnet0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Remove("vnet0"); err != nil {
+		t.Fatalf("second Remove: %v", err)
+	}
+}
+
+// TestCorruptRecords: every kind of record that cannot be trusted is moved
+// aside, reported once, and read as none; it never blocks a later run.
+func TestCorruptRecords(t *testing.T) {
+	good := string(fullRecord().Encode())
+	for _, tt := range []struct {
+		name, content, why string
+	}{
+		{"garbage", "\x00\x01\x02", "no '='"},
+		{"unknown key", good + "tap_path=../../victim\n", "unknown key"},
+		{"duplicate", good + "tap=vnet0\n", "twice"},
+		{"bad mtu", strings.Replace(good, "set.mtu=9000", "set.mtu=9999999", 1), "set.mtu"},
+		{"path in a name", strings.Replace(good, "bridge=br0", "bridge=../../etc", 1), "bridge"},
+		{"other tap", strings.Replace(good, "tap=vnet0", "tap=vnet1", 1), `names "vnet1"`},
+		{"no ifindex", strings.Replace(good, "ifindex=7\n", "", 1), "no tap= or ifindex="},
+		{"huge", good + "rule=" + strings.Repeat("x", MaxRecord) + "\n", "larger than 64 KiB"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d, reports := openTemp(t)
+			if err := d.Write(&Record{TAP: "vnet0", Index: 1}); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(d.Path, "taps", "vnet0")
+			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 2; i++ {
+				r, err := d.Read("vnet0")
+				if r != nil || err != nil {
+					t.Fatalf("Read #%d = %+v, %v; want none", i, r, err)
+				}
+			}
+			if len(*reports) != 1 || !strings.Contains((*reports)[0].Error(), tt.why) {
+				t.Fatalf("reports %v, want one saying %q", *reports, tt.why)
+			}
+			if _, err := os.Stat(path + ":corrupt"); err != nil {
+				t.Fatalf("not moved aside: %v", err)
+			}
+			if list, err := d.List(); err != nil || len(list) != 0 {
+				t.Fatalf("List after = %v, %v", list, err)
+			}
+		})
+	}
+}
+
+func TestRecordThatIsNotAFile(t *testing.T) {
+	d, reports := openTemp(t)
+	if err := d.Write(&Record{TAP: "vnet0", Index: 1}); err != nil {
+		t.Fatal(err)
+	}
+	taps := filepath.Join(d.Path, "taps")
+	if err := syscall.Mkfifo(filepath.Join(taps, "fifo0"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink("/etc/passwd", filepath.Join(taps, "link0"))
+	// A sparse 2 GB record is refused by its size, never read.
+	f, _ := os.Create(filepath.Join(taps, "big0"))
+	f.Truncate(2 << 30)
+	f.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		list, err := d.List()
+		if err != nil || len(list) != 1 || list[0].TAP != "vnet0" {
+			t.Errorf("List = %v, %v", list, err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("List blocked on a FIFO")
+	}
+	if len(*reports) != 3 {
+		t.Fatalf("reports %v, want 3", *reports)
+	}
+	for _, n := range []string{"fifo0", "link0", "big0"} {
+		if _, err := os.Lstat(filepath.Join(taps, n+":corrupt")); err != nil {
+			t.Errorf("%s not moved aside: %v", n, err)
+		}
+	}
+}
+
+func TestUnsafeDirectory(t *testing.T) {
+	t.Run("world-writable", func(t *testing.T) {
+		d, _ := openTemp(t)
+		if err := os.MkdirAll(d.Path, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(d.Path, 0o777)
+		err := d.Write(&Record{TAP: "vnet0", Index: 1})
+		if exit.Code(err) != 73 || !strings.Contains(err.Error(), "writable by its group or others (mode 0777)") {
+			t.Fatalf("Write = %v", err)
+		}
+	})
+	t.Run("subdir writable", func(t *testing.T) {
+		d, _ := openTemp(t)
+		os.MkdirAll(filepath.Join(d.Path, "taps"), 0o700)
+		os.Chmod(filepath.Join(d.Path, "taps"), 0o770)
+		err := d.Write(&Record{TAP: "vnet0", Index: 1})
+		if exit.Code(err) != 73 || !strings.Contains(err.Error(), "taps is writable") {
+			t.Fatalf("Write = %v", err)
+		}
+	})
+	t.Run("symlinked dir", func(t *testing.T) {
+		d, _ := openTemp(t)
+		elsewhere := t.TempDir()
+		os.MkdirAll(filepath.Dir(d.Path), 0o755)
+		os.Symlink(elsewhere, d.Path)
+		_, err := d.Lock(time.Second)
+		if exit.Code(err) != 73 || !strings.Contains(err.Error(), "symbolic link") {
+			t.Fatalf("Lock = %v", err)
+		}
+		if entries, _ := os.ReadDir(elsewhere); len(entries) != 0 {
+			t.Fatalf("wrote through the symlink: %v", entries)
+		}
+	})
+	t.Run("planted lock symlink", func(t *testing.T) {
+		d, _ := openTemp(t)
+		os.MkdirAll(d.Path, 0o700)
+		victim := filepath.Join(t.TempDir(), "victim")
+		os.Symlink(victim, filepath.Join(d.Path, "lock"))
+		_, err := d.Lock(time.Second)
+		if exit.Code(err) != 73 {
+			t.Fatalf("Lock = %v", err)
+		}
+		if _, err := os.Stat(victim); !errors.Is(err, os.ErrNotExist) {
+			t.Fatal("the lock was created through a symlink")
+		}
+	})
+	t.Run("owned by another user", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to chown")
+		}
+		d, _ := openTemp(t)
+		os.MkdirAll(d.Path, 0o700)
+		os.Chown(d.Path, 1234, 1234)
+		err := d.Write(&Record{TAP: "vnet0", Index: 1})
+		if exit.Code(err) != 73 || !strings.Contains(err.Error(), "owned by uid 1234") {
+			t.Fatalf("Write = %v", err)
+		}
+	})
+	t.Run("relative path", func(t *testing.T) {
+		if _, err := Open("run/ifhook"); exit.Code(err) != 73 {
+			t.Fatalf("Open of a relative path = %v", err)
+		}
+	})
+}
+
+func TestBridgeRecord(t *testing.T) {
+	d, reports := openTemp(t)
+	r := &BridgeRecord{Bridge: "br-nat", Model: "nat", Since: time.Unix(1700000000, 0).UTC(), Steps: []StepLine{
+		{Line: "bridge-add name=br-nat stp=0 delay=0 index=5"},
+		{Line: "sysctl key=net.ipv4.ip_forward value=1 old=0"},
+		{Pending: true, Line: `addr-add dev=br-nat index=5 addr=192.0.2.1/24`},
+	}}
+	if err := d.WriteBridge(r); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.ReadBridge("br-nat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(r, got); diff != "" {
+		t.Fatalf("round trip (-want +got):\n%s", diff)
+	}
+	if len(got.Done()) != 2 || len(got.Pending()) != 1 {
+		t.Fatalf("Done %v, Pending %v", got.Done(), got.Pending())
+	}
+	os.WriteFile(filepath.Join(d.Path, "bridges", "br-bad"), []byte("bridge=br-bad\nmodel=wormhole\n"), 0o600)
+	list, err := d.ListBridges()
+	if err != nil || len(list) != 1 || len(*reports) != 1 {
+		t.Fatalf("ListBridges = %v, %v; reports %v", list, err, *reports)
+	}
+}
+
+func TestInflightAndTemp(t *testing.T) {
+	d, _ := openTemp(t)
+	if d.Inflight() {
+		t.Fatal("inflight before anything")
+	}
+	if err := d.MarkInflight("br0"); err != nil {
+		t.Fatal(err)
+	}
+	if !d.Inflight() {
+		t.Fatal("not inflight after MarkInflight")
+	}
+	if err := d.ClearInflight(); err != nil || d.Inflight() {
+		t.Fatalf("ClearInflight: %v", err)
+	}
+	// A temporary file of a process that is gone is collected; one of a
+	// live process (ours) is not.
+	d.Write(&Record{TAP: "vnet0", Index: 1})
+	dead := filepath.Join(d.Path, "taps", "vnet1:999999999.tmp")
+	live := filepath.Join(d.Path, "taps", "vnet2:"+itoa(os.Getpid())+".tmp")
+	os.WriteFile(dead, nil, 0o600)
+	os.WriteFile(live, nil, 0o600)
+	removed, err := d.CollectTemp()
+	if err != nil || len(removed) != 1 || removed[0] != dead {
+		t.Fatalf("CollectTemp = %v, %v", removed, err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Fatal("a live process's temporary file was removed")
+	}
+}
+
+func TestMACIndex(t *testing.T) {
+	d, _ := openTemp(t)
+	mac, _ := net.ParseMAC("52:54:00:12:34:56")
+	if o, err := d.MACOwner("br0", mac); o != "" || err != nil {
+		t.Fatalf("MACOwner of nothing = %q, %v", o, err)
+	}
+	if err := d.ClaimMAC("br0", mac, "vnet0"); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := d.MACOwner("br0", mac); o != "vnet0" {
+		t.Fatalf("owner %q", o)
+	}
+	if err := d.ReleaseMAC("br0", mac, "vnet1"); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := d.MACOwner("br0", mac); o != "vnet0" {
+		t.Fatal("another TAP released the claim")
+	}
+	if err := d.ReleaseMAC("br0", mac, "vnet0"); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := d.MACOwner("br0", mac); o != "" {
+		t.Fatal("not released")
+	}
+	if _, err := os.Stat(filepath.Join(d.Path, "macs", "br0")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("the empty bridge directory stayed")
+	}
+	if _, err := d.MACOwner("../x", mac); err == nil {
+		t.Fatal("a path as a bridge name was accepted")
+	}
+}
+
+func TestLock(t *testing.T) {
+	d, _ := openTemp(t)
+	l, err := d.Lock(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second holder in this process (flock is per open file) waits,
+	// then gives up with 75.
+	d2, _ := Open(d.Path)
+	defer d2.Close()
+	start := time.Now()
+	_, err = d2.Lock(200 * time.Millisecond)
+	if exit.Code(err) != 75 || !errors.Is(err, ErrLockTimeout) {
+		t.Fatalf("contended Lock = %v", err)
+	}
+	if el := time.Since(start); el < 200*time.Millisecond {
+		t.Fatalf("gave up after %v", el)
+	}
+	// It is granted the moment the holder lets go.
+	go func() { time.Sleep(100 * time.Millisecond); l.Unlock() }()
+	l2, err := d2.Lock(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The waiter that gave up holds nothing: a third can lock once l2 is
+	// released.
+	l2.Unlock()
+	l3, err := d.Lock(time.Second)
+	if err != nil {
+		t.Fatalf("after an abandoned wait: %v", err)
+	}
+	l3.MarkSwept(time.Now())
+	if l3.SweepDue(time.Now(), time.Hour) {
+		t.Error("due right after a sweep")
+	}
+	if !l3.SweepDue(time.Now().Add(2*time.Hour), time.Hour) {
+		t.Error("not due an hour after")
+	}
+	l3.Unlock()
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(fullRecord().Encode())
+	f.Add([]byte("tap=vnet0\nifindex=1\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := Decode(data)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		again, err := Decode(r.Encode())
+		if err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+		if diff := cmp.Diff(r, again); diff != "" {
+			t.Fatalf("not stable:\n%s", diff)
+		}
+	})
+}
+
+func FuzzDecodeBridge(f *testing.F) {
+	f.Add([]byte("bridge=br0\nmodel=nat\nstep=done sysctl key=net.ipv4.ip_forward value=1 old=0\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeBridge(data)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		if _, err := DecodeBridge(r.Encode()); err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+	})
+}
