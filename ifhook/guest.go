@@ -4,7 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
+	"github.com/ifhook/ifhook/ifhook/escape"
+	"github.com/ifhook/ifhook/ifhook/exit"
+	"github.com/ifhook/ifhook/ifhook/plan"
 	"github.com/ifhook/ifhook/ifhook/policy"
 	"github.com/ifhook/ifhook/ifhook/qemu"
 	"github.com/ifhook/ifhook/ifhook/rtnl"
@@ -42,17 +46,29 @@ func (g Guest) macHint() string {
 	if name == "" {
 		name = "NAME"
 	}
+	name = shellQuote(name)
 	if g.NICIndex > 0 {
 		return fmt.Sprintf("ifhook mac %s %d", name, g.NICIndex)
 	}
 	return "ifhook mac " + name
 }
 
+// shellQuote quotes a VM's name for a command the user may paste: it came
+// from QEMU's command line, and is escaped again when printed.
+func shellQuote(s string) string {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+		}
+	}
+	return s
+}
+
 func (h *Hook) guest(tap string) Guest {
-	if h.Guest == nil {
+	if h.cfg.Guest == nil {
 		return Guest{}
 	}
-	g := h.Guest(tap)
+	g := h.cfg.Guest(tap)
 	if g.Note != "" {
 		h.Log.Debug("up %s: %s", tap, g.Note)
 	}
@@ -77,7 +93,7 @@ func (h *Hook) hostMAC(tap string, g Guest) net.HardwareAddr {
 // prefix, or one QEMU chose, is warned about (returned as notes) or, under
 // enforce, refused; a MAC another live TAP on the bridge has is refused
 // unless guest_mac is off.
-func (h *Hook) checkGuestMAC(tap string, g Guest, bridge *rtnl.Link) (notes []string, err error) {
+func (h *Hook) checkGuestMAC(tap string, g Guest, bridge *rtnl.Link, newBridge bool) (notes []plan.Note, err error) {
 	mode := h.Policy.GuestMAC
 	if g.MAC == nil || mode == policy.GuestMACOff {
 		return nil, nil
@@ -91,11 +107,11 @@ func (h *Hook) checkGuestMAC(tap string, g Guest, bridge *rtnl.Link) (notes []st
 	}
 	if problem != "" {
 		if mode == policy.GuestMACEnforce {
-			return nil, errorf(KindBadTAP, "%s; refused (guest_mac = \"enforce\" at %s)", problem, h.Policy.Where("guest_mac"))
+			return nil, exit.New(exit.BadTAP, "%s; refused (guest_mac = \"enforce\" at %s)", problem, h.Policy.Where("guest_mac"))
 		}
-		notes = append(notes, "warning: "+problem)
+		notes = append(notes, plan.Notef(plan.Warning, "%s", problem))
 	}
-	if bridge == nil || bridge.Index == 0 || h.State == nil {
+	if bridge == nil || newBridge {
 		return notes, nil // a bridge made in this run has no guests yet
 	}
 	owner, err := h.State.MACOwner(bridge.Name, g.MAC)
@@ -105,9 +121,9 @@ func (h *Hook) checkGuestMAC(tap string, g Guest, bridge *rtnl.Link) (notes []st
 	if other := h.liveGuestMAC(owner, bridge, g.MAC); other != nil {
 		vm := ""
 		if other.VM != "" {
-			vm = fmt.Sprintf(" (VM %q)", other.VM)
+			vm = fmt.Sprintf(" (VM %s)", escape.Quote(other.VM))
 		}
-		return notes, errorf(KindBadTAP, "guest MAC %s is already used on %s by %s%s; give %s (try: %s)", g.MAC, bridge.Name, owner, vm, g.macOption(), g.macHint())
+		return notes, exit.New(exit.BadTAP, "guest MAC %s is already used on %s by %s%s; give %s (try: %s)", g.MAC, bridge.Name, owner, vm, g.macOption(), g.macHint())
 	}
 	return notes, nil
 }
@@ -120,7 +136,7 @@ func (h *Hook) liveGuestMAC(owner string, bridge *rtnl.Link, mac net.HardwareAdd
 	if err != nil || rec == nil || rec.GuestMAC != mac.String() {
 		return nil
 	}
-	l, err := h.Links.LinkByName(owner)
+	l, err := h.Kernel.LinkByName(owner)
 	if err != nil || l.Index != rec.Index || l.Master != bridge.Index {
 		return nil
 	}
@@ -163,7 +179,7 @@ func GuestOf(vm *qemu.VM, tap string) Guest {
 		g.NIC = "-net nic"
 	}
 	for i, n := range vm.NICs {
-		if n.Option == nic.Option && n.ID == nic.ID && macEqual(n.MAC, nic.MAC) && n.TAP == nic.TAP {
+		if n.Option == nic.Option && n.ID == nic.ID && string(n.MAC) == string(nic.MAC) && n.TAP == nic.TAP {
 			g.NICIndex = i
 			break
 		}

@@ -1,12 +1,23 @@
 package ifhook
 
 import (
+	"bytes"
+	"net"
 	"strings"
 	"testing"
 
+	"github.com/ifhook/ifhook/ifhook/exit"
 	"github.com/ifhook/ifhook/ifhook/policy"
 	"github.com/ifhook/ifhook/ifhook/qemu"
 )
+
+func mustMAC(s string) net.HardwareAddr {
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
 
 func TestGuestOf(t *testing.T) {
 	for _, tc := range []struct {
@@ -36,7 +47,7 @@ func TestGuestOf(t *testing.T) {
 			g := GuestOf(vm, tc.tap)
 			note := g.Note
 			g.Note = ""
-			if g.VM != tc.want.VM || !macEqual(g.MAC, tc.want.MAC) || g.DefaultMAC != tc.want.DefaultMAC || g.NIC != tc.want.NIC || g.NICIndex != tc.want.NICIndex {
+			if g.VM != tc.want.VM || !bytes.Equal(g.MAC, tc.want.MAC) || g.DefaultMAC != tc.want.DefaultMAC || g.NIC != tc.want.NIC || g.NICIndex != tc.want.NICIndex {
 				t.Fatalf("GuestOf = %+v, want %+v", g, tc.want)
 			}
 			if !strings.Contains(note, tc.note) {
@@ -53,10 +64,10 @@ func TestHostMAC(t *testing.T) {
 		t.Errorf("known guest MAC: %s", got)
 	}
 	// QEMU's default is every VM's: fall back to the TAP-name hash.
-	if got := h.hostMAC("vnet0", Guest{MAC: mustMAC("52:54:00:12:34:56"), DefaultMAC: true}); !macEqual(got, policy.HostTAPMAC(pol.MACPrefix, "vnet0")) {
+	if got := h.hostMAC("vnet0", Guest{MAC: mustMAC("52:54:00:12:34:56"), DefaultMAC: true}); !bytes.Equal(got, policy.HostTAPMAC(pol.MACPrefix, "vnet0")) {
 		t.Errorf("default guest MAC: %s", got)
 	}
-	if got := h.hostMAC("vnet0", Guest{}); !macEqual(got, policy.HostTAPMAC(pol.MACPrefix, "vnet0")) {
+	if got := h.hostMAC("vnet0", Guest{}); !bytes.Equal(got, policy.HostTAPMAC(pol.MACPrefix, "vnet0")) {
 		t.Errorf("unknown guest: %s", got)
 	}
 	keep, _ := policy.Parse([]byte(`tap_mac = "keep"`), "p")
@@ -83,16 +94,20 @@ func TestCheckGuestMACWarnings(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := &Hook{Policy: pol}
-		notes, err := h.checkGuestMAC("vnet0", Guest{MAC: mustMAC(tc.mac), NIC: "-net nic"}, nil)
-		got := strings.Join(notes, ";")
+		notes, err := h.checkGuestMAC("vnet0", Guest{MAC: mustMAC(tc.mac), NIC: "-net nic"}, nil, false)
+		var texts []string
+		for _, n := range notes {
+			texts = append(texts, n.Text)
+		}
+		got := strings.Join(texts, ";")
 		if err != nil {
 			got = err.Error()
 		}
 		if (err != nil) != tc.refuse || !strings.Contains(got, tc.want) || (tc.want == "" && got != "") {
 			t.Errorf("%s %s: notes %q, err %v; want %q, refuse %v", tc.mode, tc.mac, notes, err, tc.want, tc.refuse)
 		}
-		if err != nil && Exit(err) != 65 {
-			t.Errorf("%s %s: exit %d, want 65", tc.mode, tc.mac, Exit(err))
+		if err != nil && exit.Code(err) != 65 {
+			t.Errorf("%s %s: exit %d, want 65", tc.mode, tc.mac, exit.Code(err))
 		}
 	}
 }

@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ifhook/ifhook/ifhook/exit"
+	"github.com/ifhook/ifhook/ifhook/kernel"
+	"github.com/ifhook/ifhook/ifhook/nat"
 	"github.com/ifhook/ifhook/ifhook/nstest"
 	"github.com/ifhook/ifhook/ifhook/policy"
-	"github.com/ifhook/ifhook/ifhook/rtnl"
-	"github.com/ifhook/ifhook/ifhook/state"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -18,19 +20,82 @@ import (
 func TestMain(m *testing.M) { nstest.GuardRootNS(m) }
 
 // newTestHook returns a Hook over ns with the policy text, a temporary
-// state directory and a log captured in buf.
-func newTestHook(t *testing.T, ns *nstest.NS, policyText string) (*Hook, *bytes.Buffer) {
+// state directory and a log captured in buf; wrap, when given, stands
+// between the Hook and the namespace's kernel (to inject failures).
+func newTestHook(t *testing.T, ns *nstest.NS, policyText string, wrap ...func(kernel.Kernel) kernel.Kernel) (*Hook, *bytes.Buffer) {
 	t.Helper()
 	pol, err := policy.Parse([]byte(policyText), "test.toml")
 	if err != nil {
 		t.Fatalf("policy: %v", err)
 	}
-	dir, err := state.Open(t.TempDir())
+	var k kernel.Kernel = kernel.New(ns.Conn)
+	for _, w := range wrap {
+		k = w(k)
+	}
+	var buf bytes.Buffer
+	h, err := Open(Config{Policy: pol, Kernel: k, StateDir: filepath.Join(t.TempDir(), "state"), Log: &Log{Stderr: &buf}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	return &Hook{Policy: pol, Links: ns.Conn, State: dir, Log: &Log{Stderr: &buf}}, &buf
+	t.Cleanup(h.Close)
+	return h, &buf
+}
+
+// failing is a kernel that fails chosen changes, after making the rest of
+// them, as the kernel does when a later attribute of a message fails.
+type failing struct {
+	kernel.Kernel
+	failMaster, failNAT, failRoute bool
+	natErr                         error
+}
+
+var errInjected = errors.New("injected failure")
+
+func (f *failing) SetLink(index int, ch kernel.Change) error {
+	if f.failMaster && ch.Master != nil && *ch.Master != 0 {
+		f.failMaster = false // once: the rollback's own change goes through
+		partial := ch
+		partial.Master, partial.Up = nil, nil
+		if err := f.Kernel.SetLink(index, partial); err != nil {
+			return err
+		}
+		return errInjected
+	}
+	return f.Kernel.SetLink(index, ch)
+}
+
+func (f *failing) AddNAT(r nat.Rule) error {
+	if f.failNAT {
+		return errInjected
+	}
+	return f.Kernel.AddNAT(r)
+}
+
+func (f *failing) NATRules(bridge string) ([]nat.Rule, error) {
+	if f.natErr != nil {
+		return nil, f.natErr
+	}
+	return f.Kernel.NATRules(bridge)
+}
+
+func (f *failing) HasNATTable() (bool, error) {
+	if f.natErr != nil {
+		return false, f.natErr
+	}
+	return f.Kernel.HasNATTable()
+}
+
+func (f *failing) AddRoute(r kernel.Route) error {
+	if f.failRoute {
+		if l, err := f.LinkByIndex(r.Index); err == nil && l.IsBridge() {
+			return errInjected
+		}
+	}
+	return f.Kernel.AddRoute(r)
+}
+
+func failWith(f failing) func(kernel.Kernel) kernel.Kernel {
+	return func(k kernel.Kernel) kernel.Kernel { f.Kernel = k; return &f }
 }
 
 // linkState is what a test compares before and after.
@@ -62,7 +127,7 @@ func TestUpDownInNamespace(t *testing.T) {
 		t.Fatalf("Up: %v", err)
 	}
 	if got := len(plan.Steps); got != 4 {
-		t.Errorf("first Up took %d steps, want 4 (MAC, MTU, master, up): %q", got, plan.StepStrings())
+		t.Errorf("first Up took %d steps, want 4 (MAC, MTU, master, up): %q", got, plan.Lines())
 	}
 	after := observe(t, ns, "vnet0")
 	want := linkState{master: br.Index, up: true, mtu: 1400, mac: policy.HostTAPMAC(policy.DefaultMACPrefix, "vnet0").String()}
@@ -76,7 +141,7 @@ func TestUpDownInNamespace(t *testing.T) {
 	// Idempotent: the second run observes the finished state.
 	plan, err = h.Up("vnet0")
 	if err != nil || len(plan.Steps) != 0 {
-		t.Fatalf("second Up: steps %q, err %v; want none", plan.StepStrings(), err)
+		t.Fatalf("second Up: steps %q, err %v; want none", plan.Lines(), err)
 	}
 
 	if _, err := h.Down("vnet0"); err != nil {
@@ -93,30 +158,6 @@ func TestUpDownInNamespace(t *testing.T) {
 	}
 }
 
-// failingLinks makes SetLink fail for changes that set a master, after
-// applying the rest of the change, as the kernel does when the last
-// attribute of an RTM_NEWLINK fails.
-type failingLinks struct {
-	Links
-	failMaster bool
-	calls      []rtnl.Change
-}
-
-var errInjected = errors.New("injected failure")
-
-func (f *failingLinks) SetLink(index int, ch rtnl.Change) error {
-	f.calls = append(f.calls, ch)
-	if f.failMaster && ch.Master != nil && *ch.Master != 0 {
-		partial := ch
-		partial.Master, partial.Up = nil, nil
-		if err := f.Links.SetLink(index, partial); err != nil {
-			return err
-		}
-		return errInjected
-	}
-	return f.Links.SetLink(index, ch)
-}
-
 func TestUpRollsBackOnFailure(t *testing.T) {
 	ns := nstest.New(t)
 	br := ns.AddBridge(t, "br0")
@@ -129,9 +170,7 @@ func TestUpRollsBackOnFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := observe(t, ns, "vnet0")
-	h, _ := newTestHook(t, ns, `bridge = "br0"`)
-	fl := &failingLinks{Links: ns.Conn, failMaster: true}
-	h.Links = fl
+	h, _ := newTestHook(t, ns, `bridge = "br0"`, failWith(failing{failMaster: true}))
 
 	_, err := h.Up("vnet0")
 	if !errors.Is(err, errInjected) {
@@ -158,7 +197,7 @@ func TestUpRefusesNonTAPs(t *testing.T) {
 		{"veth0", "is a veth, not a TAP"},
 		{"tun0", "is a TUN device"},
 		{"br0", "is a bridge, not a TAP"},
-		{"lo", "is a physical device, not a TAP"},
+		{"lo", "is the loopback device, not a TAP"},
 		{"nosuch0", "no such device"},
 	} {
 		t.Run(tc.dev, func(t *testing.T) {
@@ -168,8 +207,8 @@ func TestUpRefusesNonTAPs(t *testing.T) {
 				before = observe(t, ns, tc.dev)
 			}
 			_, err := h.Up(tc.dev)
-			if Exit(err) != 65 || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Up(%s): exit %d, %v; want 65 and %q", tc.dev, Exit(err), err, tc.want)
+			if exit.Code(err) != 65 || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Up(%s): exit %d, %v; want 65 and %q", tc.dev, exit.Code(err), err, tc.want)
 			}
 			if exists && observe(t, ns, tc.dev) != before {
 				t.Fatalf("%s was touched", tc.dev)
@@ -179,8 +218,8 @@ func TestUpRefusesNonTAPs(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Down of a missing device: %v, want success", err)
 				}
-			} else if Exit(err) != 65 {
-				t.Fatalf("Down(%s): exit %d, %v; want 65", tc.dev, Exit(err), err)
+			} else if exit.Code(err) != 65 {
+				t.Fatalf("Down(%s): exit %d, %v; want 65", tc.dev, exit.Code(err), err)
 			}
 		})
 	}
@@ -191,18 +230,18 @@ func TestAutoBridge(t *testing.T) {
 	ns.AddTAP(t, "vnet0")
 	h, _ := newTestHook(t, ns, `bridge = "auto"`)
 
-	_, err := h.Explain("vnet0")
-	if Exit(err) != 69 || !strings.Contains(err.Error(), "has none") {
-		t.Fatalf("no bridges: %v (exit %d), want 69", err, Exit(err))
+	_, err := h.ExplainUp("vnet0")
+	if exit.Code(err) != 69 || !strings.Contains(err.Error(), "has none") {
+		t.Fatalf("no bridges: %v (exit %d), want 69", err, exit.Code(err))
 	}
 	ns.AddBridge(t, "br0")
-	plan, err := h.Explain("vnet0")
+	plan, err := h.ExplainUp("vnet0")
 	if err != nil || plan.Bridge != "br0" || !strings.Contains(plan.Reason, "only bridge") {
 		t.Fatalf("one bridge: %+v, %v", plan, err)
 	}
 	ns.AddBridge(t, "br1")
-	_, err = h.Explain("vnet0")
-	if Exit(err) != 69 || !strings.Contains(err.Error(), "(br0, br1)") {
+	_, err = h.ExplainUp("vnet0")
+	if exit.Code(err) != 69 || !strings.Contains(err.Error(), "(br0, br1)") {
 		t.Fatalf("two bridges: %v, want 69 listing both", err)
 	}
 	// A default route through br1 decides.
@@ -214,7 +253,7 @@ func TestAutoBridge(t *testing.T) {
 	if err := ns.Handle.RouteAdd(&netlink.Route{LinkIndex: br1.Attrs().Index, Gw: net.ParseIP("192.0.2.254")}); err != nil {
 		t.Fatal(err)
 	}
-	plan, err = h.Explain("vnet0")
+	plan, err = h.ExplainUp("vnet0")
 	if err != nil || plan.Bridge != "br1" || !strings.Contains(plan.Reason, "IPv4 default route") {
 		t.Fatalf("default route via br1: %+v, %v", plan, err)
 	}
@@ -235,7 +274,7 @@ func TestAutoBridgeIPv6(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, _ := newTestHook(t, ns, `bridge = "auto"`)
-	plan, err := h.Explain("vnet0")
+	plan, err := h.ExplainUp("vnet0")
 	if err != nil || plan.Bridge != "br1" || !strings.Contains(plan.Reason, "IPv6") {
 		t.Fatalf("IPv6 default route via br1: %+v, %v", plan, err)
 	}
@@ -249,7 +288,7 @@ func TestDownWithoutCapability(t *testing.T) {
 	if _, err := h.Up("vnet0"); err != nil {
 		t.Fatal(err)
 	}
-	h.HasNetAdmin = func() bool { return false }
+	h.cfg.HasNetAdmin = func() bool { return false }
 	if _, err := h.Down("vnet0"); err != nil {
 		t.Fatalf("Down without CAP_NET_ADMIN: %v, want success", err)
 	}
@@ -263,8 +302,8 @@ func TestDownWithoutCapability(t *testing.T) {
 		t.Errorf("not silent without -v: %q", logs.String())
 	}
 	_, err := h.Up("vnet1")
-	if Exit(err) != 77 {
-		t.Errorf("Up without CAP_NET_ADMIN: exit %d (%v), want 77", Exit(err), err)
+	if exit.Code(err) != 77 {
+		t.Errorf("Up without CAP_NET_ADMIN: exit %d (%v), want 77", exit.Code(err), err)
 	}
 }
 
@@ -314,7 +353,7 @@ func TestUpSweepsStaleRecordsWhenDue(t *testing.T) {
 		t.Fatal("swept before the interval passed")
 	}
 	// Due: the next ifup sweeps.
-	h.SweepEvery = 1
+	h.cfg.SweepEvery = 1
 	if _, err := h.Down("vnet1"); err != nil {
 		t.Fatal(err)
 	}

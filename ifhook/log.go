@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/ifhook/ifhook/ifhook/escape"
+	"github.com/ifhook/ifhook/ifhook/plan"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,7 +23,9 @@ const (
 
 // Log is where ifhook reports. Stderr is what QEMU copies to the user's
 // console, so it stays silent on success unless Verbose is set; every change
-// and failure also goes to syslog when a syslog socket is there.
+// and failure also goes to syslog when a syslog socket is there. Every line
+// is escaped (escape.Line) as a whole: a VM's name with a newline in it
+// cannot forge a second syslog line, nor an ESC reach the terminal.
 type Log struct {
 	Stderr  io.Writer // nil: nothing on stderr
 	Verbose bool
@@ -30,7 +34,7 @@ type Log struct {
 
 func (l *Log) stderrf(format string, args ...any) {
 	if l != nil && l.Stderr != nil {
-		fmt.Fprintf(l.Stderr, "ifhook: "+format+"\n", args...)
+		fmt.Fprintf(l.Stderr, "ifhook: %s\n", escape.Line(fmt.Sprintf(format, args...)))
 	}
 }
 
@@ -59,7 +63,7 @@ func (l *Log) Notice(format string, args ...any) {
 // Applied reports a batch of steps applied together: each step on stderr
 // when verbose, one syslog line for the batch (a batch of link changes is
 // one netlink message, so one line says what it did).
-func (l *Log) Applied(ctx string, batch []Step) {
+func (l *Log) Applied(ctx string, batch []plan.Step) {
 	if l == nil {
 		return
 	}
@@ -69,7 +73,7 @@ func (l *Log) Applied(ctx string, batch []Step) {
 		}
 	}
 	if l.Syslog != nil {
-		l.Syslog.send(prioInfo, ctx+": "+describeSteps(batch))
+		l.Syslog.send(prioInfo, ctx+": "+plan.Describe(batch))
 	}
 }
 
@@ -93,7 +97,7 @@ func (l *Log) Failure(err error) {
 type Syslog struct {
 	Path string // socket; DefaultSyslogSocket when empty
 	Tag  string // "ifhook" when empty
-	fd   int
+	fd   int    // -1 (or 0, the zero Syslog): not open yet
 	dead bool
 }
 
@@ -112,7 +116,7 @@ func (s *Syslog) send(prio int, msg string) {
 	if s == nil || s.dead {
 		return
 	}
-	if s.fd == 0 {
+	if s.fd <= 0 {
 		path := s.Path
 		if path == "" {
 			path = DefaultSyslogSocket
@@ -133,7 +137,7 @@ func (s *Syslog) send(prio int, msg string) {
 	if tag == "" {
 		tag = "ifhook"
 	}
-	line := "<" + strconv.Itoa(prio) + ">" + tag + "[" + strconv.Itoa(os.Getpid()) + "]: " + msg
+	line := "<" + strconv.Itoa(prio) + ">" + tag + "[" + strconv.Itoa(os.Getpid()) + "]: " + escape.Line(msg)
 	if _, err := unix.Write(s.fd, []byte(line)); err != nil {
 		s.dead = true
 	}

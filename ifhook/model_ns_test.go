@@ -1,7 +1,9 @@
 package ifhook
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -10,17 +12,20 @@ import (
 	"testing"
 
 	"github.com/google/nftables"
+	"github.com/ifhook/ifhook/ifhook/bridge"
+	"github.com/ifhook/ifhook/ifhook/exit"
+	"github.com/ifhook/ifhook/ifhook/kernel"
 	"github.com/ifhook/ifhook/ifhook/nat"
 	"github.com/ifhook/ifhook/ifhook/nstest"
+	planpkg "github.com/ifhook/ifhook/ifhook/plan"
 	"github.com/ifhook/ifhook/ifhook/rtnl"
 	"github.com/vishvananda/netlink"
 )
 
-// newModelHook is newTestHook with a Net, so the Hook can make bridges.
-func newModelHook(t *testing.T, ns *nstest.NS, policyText string) *Hook {
+// newModelHook is newTestHook for the network models.
+func newModelHook(t *testing.T, ns *nstest.NS, policyText string, wrap ...func(kernel.Kernel) kernel.Kernel) *Hook {
 	t.Helper()
-	h, _ := newTestHook(t, ns, policyText)
-	h.Net = NewNet(ns.Conn)
+	h, _ := newTestHook(t, ns, policyText, wrap...)
 	return h
 }
 
@@ -48,11 +53,11 @@ func natHas(t *testing.T, ns *nstest.NS, bridge string) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok, err := tb.HasBridge(bridge)
+	rules, err := tb.List(bridge)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ok
+	return len(rules) > 0
 }
 
 const natPolicy = `
@@ -82,7 +87,7 @@ func TestModelNAT(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Up: %v", err)
 	}
-	steps := strings.Join(plan.StepStrings(), "\n")
+	steps := strings.Join(plan.Lines(), "\n")
 	for _, w := range []string{"ip link add name br-nat", "ip addr add 192.0.2.1/24 dev br-nat", "sysctl -w net.ipv4.ip_forward=1", "masquerade", "master br-nat"} {
 		if !strings.Contains(steps, w) {
 			t.Errorf("plan lacks %q:\n%s", w, steps)
@@ -97,23 +102,23 @@ func TestModelNAT(t *testing.T) {
 	if ns.Sysctl(t, "net.ipv4.ip_forward") != "1" || !natHas(t, ns, "br-nat") {
 		t.Fatal("forwarding or NAT rule missing")
 	}
-	if mac := ns.Link(t, "br-nat").Attrs().HardwareAddr; !macEqual(mac, stableBridgeMAC("br-nat")) {
-		t.Errorf("bridge MAC %s, want the stable %s", mac, stableBridgeMAC("br-nat"))
+	if mac := ns.Link(t, "br-nat").Attrs().HardwareAddr; !bytes.Equal(mac, bridge.StableMAC("br-nat")) {
+		t.Errorf("bridge MAC %s, want the stable %s", mac, bridge.StableMAC("br-nat"))
 	}
 
 	// The next TAP only attaches; setup finds nothing to do.
 	plan, err = h.Up("vnet1")
 	if err != nil || len(plan.Steps) != 3 {
-		t.Fatalf("second Up: %q, %v", plan.StepStrings(), err)
+		t.Fatalf("second Up: %q, %v", plan.Lines(), err)
 	}
-	plans, err := h.Setup()
+	plans, err := h.Bridges.Setup()
 	if err != nil || len(plans) != 1 || len(plans[0].Steps) != 0 {
 		t.Fatalf("Setup of a complete bridge: %+v, %v", plans, err)
 	}
 
 	// Teardown refuses while guests are attached.
-	_, err = h.Teardown(false, "br-nat")
-	if Exit(err) != 69 || !strings.Contains(err.Error(), "vnet0, vnet1") {
+	_, err = h.Bridges.Teardown(false, "br-nat")
+	if exit.Code(err) != 69 || !strings.Contains(err.Error(), "vnet0, vnet1") {
 		t.Fatalf("Teardown with ports: %v", err)
 	}
 	for _, tap := range []string{"vnet0", "vnet1"} {
@@ -121,7 +126,7 @@ func TestModelNAT(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := h.Teardown(false, "br-nat"); err != nil {
+	if _, err := h.Bridges.Teardown(false, "br-nat"); err != nil {
 		t.Fatalf("Teardown: %v", err)
 	}
 	if ns.HasLink("br-nat") || natHas(t, ns, "br-nat") || ns.Sysctl(t, "net.ipv4.ip_forward") != fwd {
@@ -130,46 +135,17 @@ func TestModelNAT(t *testing.T) {
 	if rec, _ := h.State.ReadBridge("br-nat"); rec != nil {
 		t.Fatal("teardown left the record")
 	}
-	if _, err := h.Teardown(false, "br-nat"); Exit(err) != 69 {
-		t.Fatalf("second teardown: %v, want 69 (nothing of ifhook's)", err)
+	// The state asked for is reached: a second teardown succeeds, saying
+	// there was nothing to do.
+	plans, err = h.Bridges.Teardown(false, "br-nat")
+	if err != nil || len(plans) != 1 || len(plans[0].Steps) != 0 || !strings.Contains(plans[0].Notes[0].Text, "nothing to do") {
+		t.Fatalf("second teardown: %+v, %v; want success with a note", plans, err)
 	}
-}
-
-// failingNet fails one kind of change, after the ones before it were made.
-type failingNet struct {
-	Net
-	failNAT, failRoute bool
-	natErr             error
-}
-
-func (f *failingNet) NAT() (NATTable, error) {
-	if f.natErr != nil {
-		return nil, f.natErr
-	}
-	t, err := f.Net.NAT()
-	if err != nil || !f.failNAT {
-		return t, err
-	}
-	return failingNAT{t}, nil
-}
-
-type failingNAT struct{ NATTable }
-
-func (failingNAT) Ensure(nat.Rule) (bool, error) { return false, errInjected }
-
-func (f *failingNet) AddRoute(r Route) error {
-	if f.failRoute {
-		if l, err := f.LinkByIndex(r.Index); err == nil && l.IsBridge() {
-			return errInjected
-		}
-	}
-	return f.Net.AddRoute(r)
 }
 
 func TestModelRollback(t *testing.T) {
 	ns := natHost(t)
-	h := newModelHook(t, ns, natPolicy)
-	h.Net = &failingNet{Net: h.Net, failNAT: true}
+	h := newModelHook(t, ns, natPolicy, failWith(failing{failNAT: true}))
 	before := observe(t, ns, "vnet0")
 	fwd := ns.Sysctl(t, "net.ipv4.ip_forward")
 
@@ -205,8 +181,7 @@ func TestModelBridged(t *testing.T) {
 	policyText := "bridge = \"br-lan\"\n[bridges.br-lan]\nmodel = \"bridged\"\nuplink = \"eth0\"\n"
 
 	t.Run("rollback", func(t *testing.T) {
-		h := newModelHook(t, ns, policyText)
-		h.Net = &failingNet{Net: h.Net, failRoute: true}
+		h := newModelHook(t, ns, policyText, failWith(failing{failRoute: true}))
 		if _, err := h.Up("vnet0"); !errors.Is(err, errInjected) {
 			t.Fatalf("Up: %v, want the injected failure", err)
 		}
@@ -237,13 +212,13 @@ func TestModelBridged(t *testing.T) {
 	if got := strings.Join(routes(t, ns, "br-lan"), "\n"); !strings.Contains(got, "Gw: 203.0.113.1") {
 		t.Errorf("default route not on br-lan: %s", got)
 	}
-	if !macEqual(ns.Link(t, "br-lan").Attrs().HardwareAddr, eth0.Attrs().HardwareAddr) {
+	if !bytes.Equal(ns.Link(t, "br-lan").Attrs().HardwareAddr, eth0.Attrs().HardwareAddr) {
 		t.Error("br-lan does not have eth0's MAC")
 	}
 	if _, err := h.Down("vnet0"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Teardown(false); err != nil {
+	if _, err := h.Bridges.Teardown(false); err != nil {
 		t.Fatalf("Teardown: %v", err)
 	}
 	if ns.HasLink("br-lan") || ns.MasterName(t, "eth0") != "" {
@@ -276,16 +251,17 @@ func TestModelBadInput(t *testing.T) {
 		{"uplink enslaved elsewhere", "[bridges.b]\nmodel = \"bridged\"\nuplink = \"eth1\"\n", nil, "already a port of br-other"},
 		{"uplink is a bridge", "[bridges.b]\nmodel = \"bridged\"\nuplink = \"br-other\"\n", nil, "is itself a bridge"},
 		{"address taken", "[bridges.b]\nmodel = \"routed\"\naddress = \"192.0.2.1/24\"\n", nil, "192.0.2.1/24 of bridge b is already on eth0"},
-		{"nftables unavailable", "[bridges.b]\nmodel = \"nat\"\naddress = \"198.51.100.1/24\"\n", errors.New("no nf_tables"), "nftables is unavailable"},
+		{"nftables unavailable", "[bridges.b]\nmodel = \"nat\"\naddress = \"198.51.100.1/24\"\n", fmt.Errorf("%w: no nf_tables", nat.ErrUnavailable), "nftables is unavailable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newModelHook(t, ns, "bridge = \"b\"\n"+tc.policy)
+			var wrap []func(kernel.Kernel) kernel.Kernel
 			if tc.natErr != nil {
-				h.Net = &failingNet{Net: h.Net, natErr: tc.natErr}
+				wrap = append(wrap, failWith(failing{natErr: tc.natErr}))
 			}
+			h := newModelHook(t, ns, "bridge = \"b\"\n"+tc.policy, wrap...)
 			before := observe(t, ns, "vnet0")
 			_, err := h.Up("vnet0")
-			if code := Exit(err); (code != 69 && code != 78) || !strings.Contains(err.Error(), tc.want) {
+			if code := exit.Code(err); (code != 69 && code != 78) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Up: exit %d, %v; want 69/78 and %q", code, err, tc.want)
 			}
 			if strings.Contains(err.Error(), "\n") {
@@ -336,19 +312,19 @@ model = "routed"
 address = "198.51.100.1/24"
 `)
 	fwd := ns.Sysctl(t, "net.ipv4.ip_forward")
-	if _, err := h.Setup(); err != nil {
+	if _, err := h.Bridges.Setup(); err != nil {
 		t.Fatal(err)
 	}
 	if ns.Sysctl(t, "net.ipv4.ip_forward") != "1" {
 		t.Fatal("forwarding off")
 	}
-	if _, err := h.Teardown(false, "r1"); err != nil {
+	if _, err := h.Bridges.Teardown(false, "r1"); err != nil {
 		t.Fatal(err)
 	}
 	if ns.Sysctl(t, "net.ipv4.ip_forward") != "1" {
 		t.Fatal("forwarding turned off while r2 still routes")
 	}
-	if _, err := h.Teardown(false, "r2"); err != nil {
+	if _, err := h.Bridges.Teardown(false, "r2"); err != nil {
 		t.Fatal(err)
 	}
 	if ns.Sysctl(t, "net.ipv4.ip_forward") != fwd {
@@ -359,33 +335,33 @@ address = "198.51.100.1/24"
 func TestSetupRepairsAndStatus(t *testing.T) {
 	ns := natHost(t)
 	h := newModelHook(t, ns, natPolicy)
-	sts, err := h.Status()
+	sts, err := h.Bridges.Status()
 	if err != nil || len(sts) != 1 || sts[0].Exists || len(sts[0].Missing) == 0 {
 		t.Fatalf("Status before setup: %+v, %v", sts, err)
 	}
-	if _, err := h.Setup("br-nat"); err != nil {
+	if _, err := h.Bridges.Setup("br-nat"); err != nil {
 		t.Fatal(err)
 	}
-	sts, err = h.Status("br-nat")
+	sts, err = h.Bridges.Status("br-nat")
 	if err != nil || !sts[0].Exists || !sts[0].MadeByIfhook || sts[0].NAT != "present" || len(sts[0].Missing) != 0 {
 		t.Fatalf("Status after setup: %+v, %v", sts, err)
 	}
 	// Someone flushes the ruleset; status shows it and setup repairs it.
 	tb, _ := nat.Open(ns.FD())
-	if _, err := tb.Delete("br-nat"); err != nil {
+	if err := tb.Delete(nat.Rule{Bridge: "br-nat", Subnet: netip.MustParsePrefix("192.0.2.0/24")}); err != nil {
 		t.Fatal(err)
 	}
-	sts, _ = h.Status("br-nat")
+	sts, _ = h.Bridges.Status("br-nat")
 	if sts[0].NAT != "missing" || len(sts[0].Missing) != 1 || !strings.Contains(sts[0].Missing[0], "masquerade") {
 		t.Fatalf("Status after the rule went: %+v", sts[0])
 	}
-	if _, err := h.Setup("br-nat"); err != nil {
+	if _, err := h.Bridges.Setup("br-nat"); err != nil {
 		t.Fatal(err)
 	}
 	if !natHas(t, ns, "br-nat") {
 		t.Fatal("setup did not put the NAT rule back")
 	}
-	if _, err := h.Setup("nosuch"); Exit(err) != 64 {
+	if _, err := h.Bridges.Setup("nosuch"); exit.Code(err) != 64 {
 		t.Fatalf("Setup of a bridge the policy lacks: %v", err)
 	}
 }
@@ -393,18 +369,18 @@ func TestSetupRepairsAndStatus(t *testing.T) {
 func TestDoctor(t *testing.T) {
 	ns := nstest.New(t)
 	h := newModelHook(t, ns, "[bridges.br-rt]\nmodel = \"routed\"\naddress = \"192.0.2.1/24\"\n")
-	findings, err := h.Doctor()
+	findings, err := h.Bridges.Doctor()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(findings) != 0 {
 		t.Fatalf("clean host: %v", findings)
 	}
-	if _, err := h.Setup(); err != nil {
+	if _, err := h.Bridges.Setup(); err != nil {
 		t.Fatal(err)
 	}
 	// Trap 1: forwarding turned off behind ifhook's back.
-	if err := h.Net.SetSysctl(sysctlIPv4Forward, "0"); err != nil {
+	if err := h.Kernel.SetSysctl(kernel.IPv4Forward, "0"); err != nil {
 		t.Fatal(err)
 	}
 	// Trap 2: a bridge with STP and the kernel's 15 s forward delay, whose
@@ -413,7 +389,7 @@ func TestDoctor(t *testing.T) {
 	if err := ns.Conn.DeleteLink(ns.Link(t, "br-stp").Attrs().Index); err != nil {
 		t.Fatal(err)
 	}
-	if err := ns.Conn.CreateBridge("br-stp", rtnl.BridgeOptions{STP: true, ForwardDelay: 15}); err != nil {
+	if err := ns.Conn.CreateBridge("br-stp", kernel.BridgeOptions{STP: true, ForwardDelay: 15}); err != nil {
 		t.Fatal(err)
 	}
 	ns.AddVeth(t, "p0", "p1")
@@ -426,7 +402,7 @@ func TestDoctor(t *testing.T) {
 	if err := ns.Handle.LinkSetMTU(ns.Link(t, "br-stp"), 1500); err != nil {
 		t.Fatal(err)
 	}
-	findings, err = h.Doctor()
+	findings, err = h.Bridges.Doctor()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,7 +420,7 @@ func TestDoctor(t *testing.T) {
 			t.Errorf("finding without problem or fix: %+v", f)
 		}
 	}
-	if fs, err := h.Doctor("br-rt"); err != nil || len(fs) != 1 {
+	if fs, err := h.Bridges.Doctor("br-rt"); err != nil || len(fs) != 1 {
 		t.Errorf("Doctor(br-rt): %v, %v", fs, err)
 	}
 }
@@ -477,7 +453,7 @@ func TestWaitForwarding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.ContainsFunc(plan.Notes, func(n string) bool { return strings.Contains(n, "to forward (STP") }) {
+	if !slices.ContainsFunc(plan.Notes, func(n planpkg.Note) bool { return strings.Contains(n.Text, "to forward (STP") }) {
 		t.Errorf("plan does not say it waits: %q", plan.Notes)
 	}
 	l, err := ns.Conn.LinkByName("vnet0")
@@ -489,22 +465,6 @@ func TestWaitForwarding(t *testing.T) {
 	}
 }
 
-func TestRouteEncode(t *testing.T) {
-	for _, r := range []Route{
-		{Gw: netip.MustParseAddr("203.0.113.1"), Table: 254, Protocol: 3},
-		{Dst: netip.MustParsePrefix("198.51.100.0/24"), Gw: netip.MustParseAddr("203.0.113.2"), Metric: 100, Table: 254, Src: netip.MustParseAddr("203.0.113.5")},
-		{Dst: netip.MustParsePrefix("2001:db8:1::/48"), Gw: netip.MustParseAddr("2001:db8::1"), IPv6: true, Table: 254, Scope: 0},
-	} {
-		got, err := DecodeRoute(r.Encode())
-		if err != nil || got != r {
-			t.Errorf("DecodeRoute(Encode(%+v)) = %+v, %v", r, got, err)
-		}
-	}
-	if _, err := DecodeRoute("dst=garbage"); err == nil {
-		t.Error("garbage decoded")
-	}
-}
-
 // TestDoctorNetfilter: with br_netfilter passing bridged frames to a
 // forward chain that drops by default (Docker's FORWARD policy), doctor
 // says so; without the drop policy, it does not.
@@ -512,10 +472,10 @@ func TestDoctorNetfilter(t *testing.T) {
 	ns := nstest.New(t)
 	ns.AddBridge(t, "br0")
 	h := newModelHook(t, ns, "")
-	if _, err := h.Net.Sysctl("net.bridge.bridge-nf-call-iptables"); err != nil {
+	if _, err := h.Kernel.Sysctl("net.bridge.bridge-nf-call-iptables"); err != nil {
 		t.Skipf("this kernel has no br_netfilter in the namespace (%v); loading it would change the host", err)
 	}
-	if err := h.Net.SetSysctl("net.bridge.bridge-nf-call-iptables", "1"); err != nil {
+	if err := h.Kernel.SetSysctl("net.bridge.bridge-nf-call-iptables", "1"); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := nftables.New(nftables.WithNetNSFd(ns.FD()))
@@ -530,7 +490,7 @@ func TestDoctorNetfilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	has := func() bool {
-		fs, err := h.Doctor()
+		fs, err := h.Bridges.Doctor()
 		if err != nil {
 			t.Fatal(err)
 		}

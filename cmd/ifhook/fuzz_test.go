@@ -8,7 +8,7 @@ import (
 )
 
 // exitCodes is every status ifhook documents.
-var exitCodes = map[int]bool{0: true, 64: true, 65: true, 69: true, 70: true, 71: true, 73: true, 75: true, 77: true, 78: true}
+var exitCodes = map[int]bool{0: true, 1: true, 64: true, 65: true, 69: true, 70: true, 71: true, 73: true, 75: true, 77: true, 78: true}
 
 // dispatchArgs turns fuzz input into argv, or reports false for inputs that
 // could reach code that changes links: any name that runs as qemu-ifup or

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ifhook/ifhook/ifhook"
+	"github.com/ifhook/ifhook/ifhook/exit"
 	"github.com/ifhook/ifhook/ifhook/policy"
 )
 
@@ -84,7 +84,7 @@ func TestManCommands(t *testing.T) {
 // is in the man page and in `ifhook help`, with the same meaning.
 func TestManExitCodes(t *testing.T) {
 	man, help := readMan(t), Usage()
-	for _, c := range ifhook.ExitCodes {
+	for _, c := range exit.Table {
 		entry := fmt.Sprintf("*%d* (QEMU's status %d) %s\n\t%s\n", c.Code, c.Code*256, c.Name, c.Meaning)
 		if !strings.Contains(man, entry) {
 			t.Errorf("%s lacks the exit status entry %q", manSource, entry)
@@ -195,14 +195,14 @@ func TestManCommandsAreTheDispatchedOnes(t *testing.T) {
 	for _, c := range manCommands {
 		if sub, ok := strings.CutPrefix(c, "ifhook "); ok {
 			documented[sub] = true
-			if !subcommands[sub] {
+			if lookup(sub) == nil {
 				t.Errorf("the man page documents %q, which run does not dispatch", c)
 			}
 		}
 	}
-	for sub := range subcommands {
-		if !documented[sub] {
-			t.Errorf("run dispatches %q, which the man page's table lacks", sub)
+	for _, c := range commands {
+		if !documented[c.name] {
+			t.Errorf("run dispatches %q, which the man page's table lacks", c.name)
 		}
 	}
 }

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ifhook/ifhook/ifhook"
+	"github.com/ifhook/ifhook/ifhook/exit"
 	"github.com/ifhook/ifhook/ifhook/policy"
 )
 
@@ -88,19 +88,19 @@ func TestRunUsageErrors(t *testing.T) {
 		args []string
 		want string // the one line on stderr
 	}{
-		{"unknown program", []string{"/usr/bin/frob"}, `ifhook: run as "frob"; want a name ending in ifup or ifdown (qemu-ifup, qemu-ifdown) or ifhook; ` + usageLine},
-		{"unknown program with a TAP", []string{"qemu-ifupx", "vnet0"}, `ifhook: run as "qemu-ifupx"; want a name ending in ifup or ifdown (qemu-ifup, qemu-ifdown) or ifhook; ` + usageLine},
-		{"empty argv0", []string{""}, `ifhook: run as "."; want a name ending in ifup or ifdown (qemu-ifup, qemu-ifdown) or ifhook; ` + usageLine},
+		{"unknown program", []string{"/usr/bin/frob"}, `ifhook: run as "frob"; want a name ending in ifup or ifdown (qemu-ifup, qemu-ifdown) or ifhook; ` + usageLine()},
+		{"unknown program with a TAP", []string{"qemu-ifupx", "vnet0"}, `ifhook: run as "qemu-ifupx"; want a name ending in ifup or ifdown (qemu-ifup, qemu-ifdown) or ifhook; ` + usageLine()},
+		{"empty argv0", []string{""}, `ifhook: run as "."; want a name ending in ifup or ifdown (qemu-ifup, qemu-ifdown) or ifhook; ` + usageLine()},
 		{"qemu-ifup without a TAP", []string{"/etc/qemu-ifup"}, "ifhook: up: want exactly one argument, the TAP's name (QEMU passes it); got 0 (run 'ifhook help')"},
 		{"qemu-ifup with two", []string{"/etc/qemu-ifup", "vnet0", "vnet1"}, "ifhook: up: want exactly one argument, the TAP's name (QEMU passes it); got 2 (run 'ifhook help')"},
 		{"qemu-ifdown without a TAP", []string{"qemu-ifdown"}, "ifhook: down: want exactly one argument, the TAP's name (QEMU passes it); got 0 (run 'ifhook help')"},
 		{"qemu-ifdown with three", []string{"/usr/libexec/ifhook/qemu-ifdown", "a", "b", "c"}, "ifhook: down: want exactly one argument, the TAP's name (QEMU passes it); got 3 (run 'ifhook help')"},
-		{"no subcommand", []string{"ifhook"}, "ifhook: no subcommand; " + usageLine},
-		{"no argv at all", nil, "ifhook: no subcommand; " + usageLine},
-		{"versioned name, no subcommand", []string{"/opt/ifhook-1.2"}, "ifhook: no subcommand; " + usageLine},
-		{"only flags", []string{"ifhook", "-v"}, "ifhook: no subcommand; " + usageLine},
-		{"unknown subcommand", []string{"ifhook", "frobnicate"}, `ifhook: unknown subcommand "frobnicate"; ` + usageLine},
-		{"unknown subcommand after flags", []string{"ifhook", "-v", "--config", "/x", "nope"}, `ifhook: unknown subcommand "nope"; ` + usageLine},
+		{"no subcommand", []string{"ifhook"}, "ifhook: no subcommand; " + usageLine()},
+		{"no argv at all", nil, "ifhook: no subcommand; " + usageLine()},
+		{"versioned name, no subcommand", []string{"/opt/ifhook-1.2"}, "ifhook: no subcommand; " + usageLine()},
+		{"only flags", []string{"ifhook", "-v"}, "ifhook: no subcommand; " + usageLine()},
+		{"unknown subcommand", []string{"ifhook", "frobnicate"}, `ifhook: unknown subcommand "frobnicate"; ` + usageLine()},
+		{"unknown subcommand after flags", []string{"ifhook", "-v", "--config", "/x", "nope"}, `ifhook: unknown subcommand "nope"; ` + usageLine()},
 		{"bad flag", []string{"ifhook", "-x"}, "ifhook: flag provided but not defined: -x (run 'ifhook help')"},
 		{"bad subcommand flag", []string{"ifhook", "check", "--json"}, "ifhook: check: flag provided but not defined: -json (run 'ifhook help')"},
 		{"flag without its value", []string{"ifhook", "--config"}, "ifhook: flag needs an argument: -config (run 'ifhook help')"},
@@ -160,8 +160,8 @@ func TestRunHelp(t *testing.T) {
 			t.Errorf("help lacks a line for exit %d (status %d, %s)", c.code, c.code*256, c.name)
 		}
 	}
-	if n := strings.Count(r.stdout, "  status "); n != len(ifhook.ExitCodes) {
-		t.Errorf("help lists %d exit statuses, ExitCodes has %d", n, len(ifhook.ExitCodes))
+	if n := strings.Count(r.stdout, "  status "); n != len(exit.Table) {
+		t.Errorf("help lists %d exit statuses, ExitCodes has %d", n, len(exit.Table))
 	}
 
 	for _, args := range [][]string{{"ifhook", "-h"}, {"ifhook", "--help"}, {"ifhook", "check", "-help"}} {

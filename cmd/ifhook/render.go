@@ -1,0 +1,127 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ifhook/ifhook/ifhook"
+	"github.com/ifhook/ifhook/ifhook/bridge"
+	"github.com/ifhook/ifhook/ifhook/escape"
+)
+
+// emitJSON prints v as indented JSON. encoding/json escapes control
+// characters itself and replaces invalid UTF-8 with U+FFFD.
+func emitJSON(w io.Writer, v any) {
+	data, _ := json.MarshalIndent(v, "", "  ")
+	fmt.Fprintf(w, "%s\n", data)
+}
+
+// orEmpty makes a nil list print as [] in JSON.
+func orEmpty[T any](list []T) []T {
+	if list == nil {
+		return []T{}
+	}
+	return list
+}
+
+func printPlans(w io.Writer, plans []*bridge.Plan) {
+	for _, p := range plans {
+		if p != nil {
+			fmt.Fprint(w, p.Text())
+		}
+	}
+}
+
+// printNotes prints what plans that had nothing to do say about it
+// ("ifhook has no record of br0: nothing to do").
+func printNotes(w io.Writer, plans []*bridge.Plan) {
+	for _, p := range plans {
+		if p != nil && len(p.Steps) == 0 {
+			for _, n := range p.Notes {
+				fmt.Fprintf(w, "%s: %s\n", escape.String(p.Bridge), escape.String(n.Text))
+			}
+		}
+	}
+}
+
+func printList(w io.Writer, items []ifhook.Listing) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TAP\tBRIDGE\tSINCE\tVM\tQEMU PID\tGUEST MAC\tSTATE")
+	for _, it := range items {
+		st := "attached"
+		if !it.Present {
+			st = "gone (gc removes it)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", escape.String(it.TAP), escape.String(it.Bridge), it.Since.Local().Format(time.DateTime),
+			dash(escape.String(it.VM)), dashInt(it.PID), dash(it.GuestMAC), st)
+	}
+	tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func dashInt(n int) string {
+	if n == 0 {
+		return "-"
+	}
+	return fmt.Sprint(n)
+}
+
+func printStatus(w io.Writer, st bridge.Status) {
+	exists := "missing"
+	if st.Exists {
+		exists = "exists"
+		if !st.Up {
+			exists += ", down"
+		}
+	}
+	made := ""
+	if st.MadeByIfhook {
+		made = ", made by ifhook"
+	}
+	fmt.Fprintf(w, "%s: model %s, %s%s\n", escape.String(st.Name), st.Model, exists, made)
+	if st.Exists {
+		fmt.Fprintf(w, "  ports:     %s\n", orNone(st.Ports))
+		fmt.Fprintf(w, "  addresses: %s\n", orNone(st.Addresses))
+		if st.STP {
+			fmt.Fprintf(w, "  stp:       on\n")
+		}
+	}
+	if st.Uplink != "" {
+		fmt.Fprintf(w, "  uplink:    %s\n", escape.String(st.Uplink))
+	}
+	for k, v := range st.Forwarding {
+		fmt.Fprintf(w, "  %s = %s\n", k, escape.String(v))
+	}
+	if st.NAT != "" {
+		fmt.Fprintf(w, "  NAT rule:  %s\n", escape.String(st.NAT))
+	}
+	for _, p := range st.Problems {
+		fmt.Fprintf(w, "  problem:   %s\n", escape.String(p))
+	}
+	if len(st.Missing) > 0 {
+		fmt.Fprintf(w, "  setup would:\n")
+		for _, m := range st.Missing {
+			fmt.Fprintf(w, "    %s\n", escape.String(m))
+		}
+	}
+}
+
+func orNone(list []string) string {
+	if len(list) == 0 {
+		return "none"
+	}
+	for i, s := range list {
+		list[i] = escape.String(s)
+	}
+	return strings.Join(list, ", ")
+}

@@ -1,0 +1,201 @@
+// Package ifhook attaches QEMU's TAP devices to bridges and detaches them,
+// as /etc/qemu-ifup and /etc/qemu-ifdown, driven by a policy (package
+// policy). It is a library: cmd/ifhook wires argv, flags, rendering and
+// exit codes, and another Go program can call Open and do the same.
+//
+// Every operation is planned first, purely, from the policy and the observed
+// kernel state, as a list of steps (package plan; `ifhook explain` prints
+// them), then applied: ifup all or nothing, undoing what it did when a step
+// fails or a signal asks to stop; ifdown best effort. A TAP already as
+// wanted gives an empty plan, so running either twice is safe. What ifup
+// changes is recorded per TAP (package state) before the change is made,
+// so ifdown undoes exactly that, whatever point a killed ifup reached and
+// whatever the policy says by then. The bridges the policy describes are
+// package bridge's: an ifup that needs one makes it in the same plan.
+package ifhook
+
+import (
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/ifhook/ifhook/ifhook/bridge"
+	"github.com/ifhook/ifhook/ifhook/exit"
+	"github.com/ifhook/ifhook/ifhook/kernel"
+	"github.com/ifhook/ifhook/ifhook/policy"
+	"github.com/ifhook/ifhook/ifhook/state"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultLockTimeout is how long a change waits for another to finish.
+const DefaultLockTimeout = 10 * time.Second
+
+// DefaultSweepEvery is how often ifup looks for records of TAPs that are
+// gone (QEMU killed with SIGKILL runs no downscript). Once per interval at
+// most, so a burst of hundreds of VM starts pays for one sweep, not hundreds.
+const DefaultSweepEvery = 30 * time.Second
+
+// Config says how to open ifhook. Zero values are the defaults.
+type Config struct {
+	// Policy is the policy to use; when nil, PolicyFile is loaded
+	// (policy.DefaultPath when empty, which falls back to the built-in
+	// policy when it does not exist).
+	Policy     *policy.Policy
+	PolicyFile string
+	// StateDir holds the records and the lock (state.DefaultDir when
+	// empty).
+	StateDir string
+	// Kernel is the network namespace to act in; nil opens the calling
+	// process's own (and Close closes it).
+	Kernel kernel.Kernel
+	Log    *Log
+	// Guest tells what is known of the VM behind a TAP (ParentGuest, for
+	// the hook QEMU runs); nil: nothing is.
+	Guest       func(tap string) Guest
+	LockTimeout time.Duration
+	SweepEvery  time.Duration
+	// Signals makes SIGTERM, SIGINT and SIGHUP stop a change between two
+	// steps (all or nothing: undone; best effort: left for the next run)
+	// instead of killing the process in the middle of one.
+	Signals bool
+	// HasNetAdmin reports whether the caller may change links; nil asks
+	// the kernel for the effective CAP_NET_ADMIN.
+	HasNetAdmin func() bool
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// Hook is an open ifhook: a policy, a kernel, a state directory and a log.
+type Hook struct {
+	Policy *policy.Policy
+	Kernel kernel.Kernel
+	State  *state.Dir
+	Log    *Log
+	// Bridges makes and removes the policy's bridges, with this Hook's
+	// kernel, state and lock.
+	Bridges *bridge.Manager
+
+	cfg   Config
+	close []func()
+}
+
+// Open returns a Hook as cfg says: the policy loaded, the kernel opened,
+// the state directory ready to be used (it is made on first use).
+func Open(cfg Config) (*Hook, error) {
+	h := &Hook{cfg: cfg, Log: cfg.Log, Policy: cfg.Policy, Kernel: cfg.Kernel}
+	if h.Log == nil {
+		h.Log = &Log{}
+	}
+	if h.Policy == nil {
+		file := cfg.PolicyFile
+		if file == "" {
+			file = policy.DefaultPath
+		}
+		p, err := policy.Load(file)
+		if err != nil {
+			return nil, exit.New(exit.Policy, "policy: %w", err)
+		}
+		h.Policy = p
+	}
+	dir := cfg.StateDir
+	if dir == "" {
+		dir = state.DefaultDir
+	}
+	sd, err := state.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	sd.Report = func(err error) { h.Log.Notice("%v", err) }
+	h.State = sd
+	h.close = append(h.close, sd.Close)
+	if h.Kernel == nil {
+		k, err := kernel.Open()
+		if err != nil {
+			h.Close()
+			return nil, exit.Sys(err, "open rtnetlink")
+		}
+		h.Kernel = k
+		h.close = append(h.close, k.Close)
+	}
+	h.Bridges = &bridge.Manager{Policy: h.Policy, Kernel: h.Kernel, State: h.State, Log: h.Log,
+		Lock: h.lock, Now: cfg.Now, Signals: h.signals}
+	return h, nil
+}
+
+// Close releases what Open opened.
+func (h *Hook) Close() {
+	for i := len(h.close) - 1; i >= 0; i-- {
+		h.close[i]()
+	}
+	h.close = nil
+}
+
+func (h *Hook) now() time.Time {
+	if h.cfg.Now != nil {
+		return h.cfg.Now()
+	}
+	return time.Now()
+}
+
+func (h *Hook) canAdmin() bool {
+	if h.cfg.HasNetAdmin != nil {
+		return h.cfg.HasNetAdmin()
+	}
+	return HasNetAdmin()
+}
+
+// HasNetAdmin reports whether this process has CAP_NET_ADMIN in its
+// effective set.
+func HasNetAdmin() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return os.Geteuid() == 0
+	}
+	return data[unix.CAP_NET_ADMIN/32].Effective&(1<<(unix.CAP_NET_ADMIN%32)) != 0
+}
+
+// needAdmin refuses, before anything is read or locked, a change the
+// caller has no right to make.
+func (h *Hook) needAdmin(what string) error {
+	if h.canAdmin() {
+		return nil
+	}
+	return exit.New(exit.Permission, "needs CAP_NET_ADMIN to %s, and runs as uid %d without it", what, os.Getuid())
+}
+
+func (h *Hook) lock() (*state.Lock, error) {
+	timeout := h.cfg.LockTimeout
+	if timeout == 0 {
+		timeout = DefaultLockTimeout
+	}
+	lock, err := h.State.Lock(timeout)
+	if exit.KindOf(err) == exit.Temporary {
+		return nil, exit.New(exit.Temporary, "%w (another ifhook is still working: see 'ifhook list')", err)
+	}
+	return lock, err
+}
+
+// signals catches SIGTERM, SIGINT and SIGHUP for the length of a change,
+// when the Hook is configured to: stop reports the first one caught ("" for
+// none), and release gives the signals back their default action.
+func (h *Hook) signals() (stop func() string, release func()) {
+	if !h.cfg.Signals {
+		return func() string { return "" }, func() {}
+	}
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	caught := ""
+	return func() string {
+			if caught == "" {
+				select {
+				case s := <-ch:
+					caught = unix.SignalName(s.(unix.Signal))
+				default:
+				}
+			}
+			return caught
+		}, func() {
+			signal.Stop(ch)
+		}
+}
