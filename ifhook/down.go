@@ -74,6 +74,8 @@ func (h *Hook) down(tap string) (*TAPPlan, error) {
 		return nil, err
 	}
 	defer lock.Unlock()
+	stop, release := h.Bridges.Catch()
+	defer release()
 	if err := h.Bridges.Recover(); err != nil {
 		return nil, err
 	}
@@ -81,11 +83,8 @@ func (h *Hook) down(tap string) (*TAPPlan, error) {
 	if err != nil {
 		return p, err
 	}
-	stop, release := h.signals()
 	a := &plan.Applier{Kernel: h.Kernel, Log: h.Log, Stop: stop}
-	err = a.BestEffort("down "+tap, p.Steps, &downJournal{h: h, rec: rec, tap: tap})
-	release()
-	if err != nil {
+	if err := a.BestEffort("down "+tap, p.Steps, &downJournal{h: h, rec: rec, tap: tap}); err != nil {
 		return p, err // the record stays, for another ifdown or gc
 	}
 	return p, h.Bridges.RemoveIfEmpty(p.Bridge)

@@ -50,6 +50,8 @@ func (h *Hook) GC() ([]string, error) {
 		return nil, exit.Op("gc", "", err)
 	}
 	defer lock.Unlock()
+	_, release := h.Bridges.Catch()
+	defer release()
 	err = h.Bridges.RecoverAll()
 	removed, serr := h.sweep("")
 	lock.MarkSwept(h.now())

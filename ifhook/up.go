@@ -215,6 +215,8 @@ func (h *Hook) up(tap string) (*TAPPlan, error) {
 		return nil, err
 	}
 	defer lock.Unlock()
+	stop, release := h.Bridges.Catch()
+	defer release()
 	if err := h.Bridges.Recover(); err != nil {
 		return nil, err
 	}
@@ -222,11 +224,8 @@ func (h *Hook) up(tap string) (*TAPPlan, error) {
 	if err != nil {
 		return p, err
 	}
-	stop, release := h.signals()
 	a := &plan.Applier{Kernel: h.Kernel, Log: h.Log, Stop: stop}
-	err = a.All("up "+tap, p.Steps, p.journal)
-	release()
-	if err != nil {
+	if err := a.All("up "+tap, p.Steps, p.journal); err != nil {
 		return p, h.annotate(err, p)
 	}
 	for _, n := range p.Notes {
@@ -237,6 +236,7 @@ func (h *Hook) up(tap string) (*TAPPlan, error) {
 			h.Log.Notice("up %s: warning: %s", tap, n.Text)
 		}
 	}
+	release()
 	h.sweepIfDue(lock, tap)
 	if p.wait > 0 {
 		// Other ifups need not wait while this port learns.

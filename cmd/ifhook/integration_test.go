@@ -38,10 +38,22 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build ifhook: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	for _, name := range []string{"qemu-ifup", "qemu-ifdown"} {
-		if err := os.Symlink("ifhook", filepath.Join(dir, name)); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+	// The killpoint build (killpoint_test.go) kills itself at a chosen
+	// change to the kernel.
+	kp := filepath.Join(dir, "killpoint")
+	os.Mkdir(kp, 0o755)
+	build = exec.Command("go", "build", "-tags", "killpoint", "-o", filepath.Join(kp, "ifhook"), ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build ifhook -tags killpoint: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	for _, d := range []string{dir, kp} {
+		for _, name := range []string{"qemu-ifup", "qemu-ifdown"} {
+			if err := os.Symlink("ifhook", filepath.Join(d, name)); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
 		}
 	}
 	binDir = dir

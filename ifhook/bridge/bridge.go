@@ -71,12 +71,20 @@ func (m *Manager) applier() *plan.Applier {
 
 // catch starts catching the signals that stop a change, until release.
 func (m *Manager) catch() (release func()) {
+	_, release = m.Catch()
+	return release
+}
+
+// Catch starts catching the signals that stop a change, for the manager's
+// own plans (a recovery, a remove_when_empty teardown) and the caller's:
+// stop reports the signal caught, release ends it.
+func (m *Manager) Catch() (stop func() string, release func()) {
 	if m.Signals == nil {
-		return func() {}
+		return func() string { return "" }, func() {}
 	}
 	stop, rel := m.Signals()
 	m.stop = stop
-	return func() { rel(); m.stop = nil }
+	return stop, func() { rel(); m.stop = nil }
 }
 
 // Plan is what setting up, tearing down or recovering one bridge takes.
