@@ -45,9 +45,16 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("\"a\\nb\" = 1\n"), "")
 	f.Add([]byte("rule = [{tap = \"a\"}]\n"), "a")
 	f.Add([]byte("a.b.c = 1\n[x.'y'.\"z\"]\n"), "tap0")
+	f.Add([]byte("a = "+strings.Repeat("{b=", 50)+"1"+strings.Repeat("}", 50)), "tap0")
 
 	const name = "fuzz.toml"
 	f.Fuzz(func(t *testing.T, data []byte, tap string) {
+		// Whatever the shape, parsing stays within a bounded allocation
+		// (a property, not a timing: the decoder is quadratic in nesting,
+		// and shape.go keeps nesting bounded).
+		if n := allocated(func() { Parse(data, name) }); n > maxRejectAlloc+uint64(64*len(data)) {
+			t.Fatalf("Parse of %d bytes allocated %d MiB", len(data), n>>20)
+		}
 		p, err := Parse(data, name)
 		lines := strings.Count(string(data), "\n") + 1
 		if err != nil {

@@ -180,6 +180,9 @@ func unwrapPathError(err error) error {
 // Parse decodes and validates a policy. name is used in messages. Every
 // problem is reported (as Problems), each with its line and key.
 func Parse(data []byte, name string) (*Policy, error) {
+	if e := checkShape(string(data), name); e != nil {
+		return nil, Problems{e}
+	}
 	text := blankComments(data)
 	var tree map[string]any
 	if _, err := toml.Decode(text, &tree); err != nil {

@@ -748,3 +748,18 @@ func TestBlankComments(t *testing.T) {
 		t.Errorf("problem after comments: %v", err)
 	}
 }
+
+// TestVMGlobNeedsAKnownVM: a rule with vm = "*" matches every VM whose name
+// ifhook knows, and no TAP whose VM it does not (the README's promise).
+func TestVMGlobNeedsAKnownVM(t *testing.T) {
+	p, err := Parse([]byte("bridge = \"br0\"\n[[rule]]\nvm = \"*\"\nbridge = \"br-vms\"\n"), "p.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.MatchVM("vnet0", ""); c.Rule != nil || c.Bridge != "br0" {
+		t.Errorf("unknown VM: matched %v, bridge %q; want no rule, br0", c.Rule, c.Bridge)
+	}
+	if c := p.MatchVM("vnet0", "web"); c.Rule == nil || c.Bridge != "br-vms" {
+		t.Errorf("VM web: matched %v, bridge %q; want the rule, br-vms", c.Rule, c.Bridge)
+	}
+}
