@@ -329,6 +329,56 @@ func familyName(f nftables.TableFamily) string {
 	return fmt.Sprintf("family%d", f)
 }
 
+// Matched is what a rule's expressions match, read back from the kernel:
+// the source subnet and the destination it excludes (exprs' order).
+type Matched struct {
+	Source, NotDest netip.Prefix
+}
+
+// Match decodes what the kernel's copy of a rule matches, to check it
+// against its comment (tests, doctor).
+func (t *Table) Match(r Rule) (Matched, error) {
+	raw, all, err := t.rules()
+	if err != nil {
+		return Matched{}, err
+	}
+	for i, x := range all {
+		if x.Comment() == r.Comment() {
+			return match(raw[i].Exprs), nil
+		}
+	}
+	return Matched{}, fmt.Errorf("no rule %q", r.Comment())
+}
+
+// match reads the payload-bitwise-compare triples on the IPv4 source
+// (offset 12) and destination (16).
+func match(es []expr.Any) Matched {
+	var m Matched
+	for i := 0; i+2 < len(es); i++ {
+		p, ok1 := es[i].(*expr.Payload)
+		b, ok2 := es[i+1].(*expr.Bitwise)
+		c, ok3 := es[i+2].(*expr.Cmp)
+		if !ok1 || !ok2 || !ok3 || p.Base != expr.PayloadBaseNetworkHeader || p.Len != 4 || len(c.Data) != 4 || len(b.Mask) != 4 {
+			continue
+		}
+		addr, _ := netip.AddrFromSlice(c.Data)
+		bits := 0
+		for _, x := range b.Mask {
+			for ; x&0x80 != 0; x <<= 1 {
+				bits++
+			}
+		}
+		pfx := netip.PrefixFrom(addr, bits)
+		switch {
+		case p.Offset == 12 && c.Op == expr.CmpOpEq:
+			m.Source = pfx
+		case p.Offset == 16 && c.Op == expr.CmpOpNeq:
+			m.NotDest = pfx
+		}
+	}
+	return m
+}
+
 // decode fills in the parts of r its comment does not say, from the
 // rule's expressions: the output interface and the SNAT address.
 func decode(r *Rule, es []expr.Any) {

@@ -86,6 +86,16 @@ func TestTableInNamespace(t *testing.T) {
 	if has, _ := tb.Has(a); !has {
 		t.Error("Has(a) = false")
 	}
+	// What the kernel's rules match is the subnet, not just the comment.
+	for _, r := range []Rule{a, b} {
+		m, err := tb.Match(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Source != r.Subnet || m.NotDest != r.Subnet {
+			t.Errorf("rule of %s matches source %s, not destination %s; want %s for both", r.Bridge, m.Source, m.NotDest, r.Subnet)
+		}
+	}
 	if err := tb.Add(Rule{Bridge: "v6", Subnet: netip.MustParsePrefix("2001:db8::/64")}); err == nil {
 		t.Error("an IPv6 subnet was accepted")
 	}
