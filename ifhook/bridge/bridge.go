@@ -49,6 +49,9 @@ type Manager struct {
 	Log    Log
 	// Lock takes the state lock (the Hook's: its timeout and messages).
 	Lock func() (*state.Lock, error)
+	// NeedAdmin refuses, before anything is read or locked, a change the
+	// caller has no right to make (nil: no check).
+	NeedAdmin func(what string) error
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 	// Signals, when set, catches the signals that ask a change to stop for
@@ -63,6 +66,13 @@ func (m *Manager) now() time.Time {
 		return m.Now()
 	}
 	return time.Now()
+}
+
+func (m *Manager) needAdmin(what string) error {
+	if m.NeedAdmin == nil {
+		return nil
+	}
+	return m.NeedAdmin(what)
 }
 
 func (m *Manager) applier() *plan.Applier {
@@ -250,6 +260,9 @@ func (j *setupJournal) Abort(undone bool) error {
 func (m *Manager) Setup(names ...string) ([]*Plan, error) {
 	specs, err := m.specs(names)
 	if err != nil {
+		return nil, exit.Op("setup", "", err)
+	}
+	if err := m.needAdmin("set up bridges"); err != nil {
 		return nil, exit.Op("setup", "", err)
 	}
 	lock, err := m.Lock()

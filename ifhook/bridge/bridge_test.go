@@ -223,6 +223,57 @@ func TestPlanSetupRefuses(t *testing.T) {
 	}
 }
 
+// TestBridgedRefusesManagedUplink: an uplink a DHCP client or a network
+// manager configures is refused, saying what to do for that manager, and
+// nothing is planned.
+func TestBridgedRefusesManagedUplink(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		prep func(k *kernel.Model)
+		want []string
+	}{
+		{"udhcpc", func(k *kernel.Model) {
+			k.SetManagers("eth0", kernel.Manager{Name: "udhcpc", PID: 42, How: "process 42"})
+		},
+			[]string{"is configured by udhcpc (process 42)", "stop udhcpc on eth0", "kill -USR2 then kill 42", `use model = "nat" with uplink = "eth0"`}},
+		{"NetworkManager", func(k *kernel.Model) { k.SetManagers("eth0", kernel.Manager{Name: "NetworkManager", PID: 7}) },
+			[]string{"nmcli connection add type bridge ifname br-lan", "nmcli connection add type bridge-slave ifname eth0 master br-lan", `set bridge = "br-lan"`}},
+		{"systemd-networkd", func(k *kernel.Model) { k.SetManagers("eth0", kernel.Manager{Name: "systemd-networkd"}) },
+			[]string{"br-lan.netdev with [NetDev] Name=br-lan Kind=bridge", "Bridge=br-lan", "networkctl reload"}},
+		{"ifupdown", func(k *kernel.Model) {
+			k.SetManagers("eth0", kernel.Manager{Name: "ifupdown", How: "/run/network/ifstate"})
+		},
+			[]string{"iface br-lan inet dhcp / bridge_ports eth0", "iface eth0 inet manual"}},
+		{"a lease and no client", func(k *kernel.Model) {
+			eth, _ := k.LinkByName("eth0")
+			k.AddAddr(kernel.Addr{Index: eth.Index, Prefix: netip.MustParsePrefix("198.51.100.99/24"), Dynamic: true})
+		}, []string{"has the dynamic address 198.51.100.99/24", "give eth0 a static address"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pol := parse(t, bridgedPolicy)
+			k := host()
+			tt.prep(k)
+			spec := pol.Spec("br-lan")
+			obs, err := kernel.Observe(k, setupQuery(spec))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := PlanSetup(pol, spec, obs, nil, true)
+			if exit.Code(err) != 69 || len(p.Steps) != 0 {
+				t.Fatalf("PlanSetup = %v, %v; want 69 and no steps", p.Lines(), err)
+			}
+			for _, w := range append(tt.want, "nothing was changed", "(bridges.br-lan at test.toml:2)") {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%s", w, err)
+				}
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Error("error spans lines")
+			}
+		})
+	}
+}
+
 // TestSetupAndTeardown: for each model, setup changes the host, a second
 // setup has nothing to do, and teardown gives back exactly the host as it
 // was; a second teardown succeeds with nothing to do.

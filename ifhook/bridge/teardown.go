@@ -161,10 +161,9 @@ func routedBy(others []Other, key string) string {
 // step is judged against the kernel then); a kill leaves the inflight note
 // so the next ifhook finishes it.
 type teardownJournal struct {
-	m       *Manager
-	p       *Plan
-	handed  bool
-	cleared bool
+	m      *Manager
+	p      *Plan
+	handed bool
 }
 
 func (j *teardownJournal) what() string {
@@ -232,6 +231,9 @@ func (j *teardownJournal) Abort(bool) error {
 // with none). A bridge already torn down, or never made, is a note, not an
 // error: the state asked for is reached.
 func (m *Manager) Teardown(force bool, names ...string) ([]*Plan, error) {
+	if err := m.needAdmin("tear down bridges"); err != nil {
+		return nil, exit.Op("teardown", "", err)
+	}
 	lock, err := m.Lock()
 	if err != nil {
 		return nil, exit.Op("teardown", "", err)

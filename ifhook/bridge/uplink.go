@@ -27,6 +27,9 @@ func (uplinkFeature) query(spec *policy.BridgeSpec, q *kernel.Query) {
 	q.Addrs = append(q.Addrs, spec.Uplink)
 	q.Routes = append(q.Routes, spec.Uplink)
 	q.Wireless = append(q.Wireless, spec.Uplink)
+	if spec.Model == policy.Bridged {
+		q.Managers = append(q.Managers, spec.Uplink)
+	}
 }
 
 // movedRoute reports whether a route of the uplink moves to the bridge:
@@ -80,6 +83,9 @@ func (uplinkFeature) plan(pl *planner) error {
 	}
 	addrs, err := pl.m.Addrs(up.Index)
 	if err != nil {
+		return err
+	}
+	if err := pl.checkUnmanaged(up, addrs); err != nil {
 		return err
 	}
 	routes, err := pl.m.Routes(up.Index)
@@ -149,4 +155,56 @@ func isPortOf(m *kernel.Model, l *kernel.Link, bridge string) bool {
 	}
 	br, err := m.LinkByIndex(l.Master)
 	return err == nil && br.Name == bridge
+}
+
+// checkUnmanaged refuses an uplink something else configures: a DHCP
+// client renews its lease on the NIC, which as a bridge port can no longer
+// use it (the address sits on a port, ARP for it is never answered), and a
+// network manager puts back what it configured; either way the host loses
+// the LAN. What to do instead depends on who it is, and the refusal says
+// exactly that, on one line: the bridge made by that manager (which ifhook
+// then joins as any other bridge), or a nat bridge.
+func (pl *planner) checkUnmanaged(up *kernel.Link, addrs []kernel.Addr) error {
+	ms, err := pl.m.Managers(up)
+	if err != nil {
+		return err
+	}
+	var dynamic []string
+	for _, a := range addrs {
+		if a.Dynamic {
+			dynamic = append(dynamic, a.Prefix.String())
+		}
+	}
+	if len(ms) == 0 && len(dynamic) == 0 {
+		return nil
+	}
+	spec := pl.spec
+	var why []string
+	for _, m := range ms {
+		why = append(why, "is configured by "+m.String())
+	}
+	if len(dynamic) > 0 {
+		why = append(why, "has the dynamic address "+strings.Join(dynamic, ", ")+" (a DHCP lease or SLAAC, renewed where it is)")
+	}
+	return exit.New(exit.Unavailable, "uplink %s of bridge %s %s: as a port of %s it could not renew or use it, and the host would lose the LAN, so nothing was changed; instead, %s; or use model = \"nat\" with uplink = %q (%s)",
+		up.Name, spec.Name, strings.Join(why, " and "), spec.Name, instead(ms, up.Name, spec.Name), up.Name, pl.where())
+}
+
+// instead says how to bridge a managed uplink the way its manager wants.
+func instead(ms []kernel.Manager, uplink, bridge string) string {
+	join := fmt.Sprintf("then drop [bridges.%s] from the policy and set bridge = %q, and ifhook joins it", bridge, bridge)
+	for _, m := range ms {
+		switch m.Name {
+		case "NetworkManager":
+			return fmt.Sprintf("let NetworkManager make the bridge: nmcli connection add type bridge ifname %[2]s con-name %[2]s bridge.stp no; nmcli connection add type bridge-slave ifname %[1]s master %[2]s; nmcli connection up %[2]s; %[3]s", uplink, bridge, join)
+		case "systemd-networkd":
+			return fmt.Sprintf("let systemd-networkd make the bridge: /etc/systemd/network/%[2]s.netdev with [NetDev] Name=%[2]s Kind=bridge, %[2]s.network with [Match] Name=%[2]s [Network] DHCP=yes, and in %[1]s's .network [Network] Bridge=%[2]s instead of DHCP=; networkctl reload; %[3]s", uplink, bridge, join)
+		case "ifupdown":
+			return fmt.Sprintf("let ifupdown make the bridge: in /etc/network/interfaces, iface %[1]s inet manual, and auto %[2]s / iface %[2]s inet dhcp / bridge_ports %[1]s (package bridge-utils); ifdown %[1]s; ifup %[2]s; %[3]s", uplink, bridge, join)
+		}
+	}
+	for _, m := range ms {
+		return fmt.Sprintf("stop %[3]s on %[1]s and release its lease (dhclient -r %[1]s, kill -USR2 then kill %[4]d for udhcpc), run ifhook setup %[2]s, then run the client on %[2]s (dhclient %[2]s, udhcpc -i %[2]s)", uplink, bridge, m.Name, m.PID)
+	}
+	return fmt.Sprintf("give %[1]s a static address (or let whatever configures it make %[2]s itself and join that)", uplink, bridge)
 }

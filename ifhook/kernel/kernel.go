@@ -209,13 +209,32 @@ type NAT interface {
 	DelNAT(r nat.Rule) error
 }
 
-// Probe answers what doctor asks of the host.
+// Probe answers what planning and doctor ask of the host beyond its
+// network state.
 type Probe interface {
 	// ForwardDropChains names the nftables chains on the forward hook
 	// whose policy is drop ("ip filter FORWARD"), as Docker leaves them.
 	ForwardDropChains() ([]string, error)
 	// IsWireless reports whether the link is a Wi-Fi interface.
 	IsWireless(name string) bool
+	// Managers lists the programs that configure the link (a network
+	// manager, a DHCP client) and would fight ifhook over it.
+	Managers(l *Link) ([]Manager, error)
+}
+
+// Manager is a program that configures a link: what it is, and how it was
+// found.
+type Manager struct {
+	Name string // "NetworkManager", "systemd-networkd", "ifupdown", "dhclient", "dhcpcd", "udhcpc"
+	PID  int    // its process, when it runs as one for this link; 0 otherwise
+	How  string // "process 1234", "/run/network/ifstate", ...
+}
+
+func (m Manager) String() string {
+	if m.How == "" {
+		return m.Name
+	}
+	return m.Name + " (" + m.How + ")"
 }
 
 // Kernel is all of it: what applying a plan may touch.

@@ -30,18 +30,19 @@ type Model struct {
 	rules    []nat.Rule
 	natTable bool
 	wireless map[string]bool
+	managers map[string][]Manager
 	drop     []string
 	next     int
 	handle   uint64
 
 	// What was observed; a complete Model (NewModel) knows everything.
-	complete  bool
-	names     map[string]bool // names looked up, present or not
-	addrsOf   map[int]bool    // links whose addresses are known (0: all)
-	routesOf  map[int]bool    // links whose routes are known
-	portsOf   map[int]bool    // bridges whose ports are known
-	natKnown  bool
-	probeKnow bool
+	complete      bool
+	names         map[string]bool // names looked up, present or not
+	addrsOf       map[int]bool    // links whose addresses are known (0: all)
+	routesOf      map[int]bool    // links whose routes are known
+	portsOf       map[int]bool    // bridges whose ports are known
+	natKnown      bool
+	managersKnown map[string]bool
 }
 
 var _ Kernel = (*Model)(nil)
@@ -58,7 +59,8 @@ func NewModel() *Model {
 
 func newPartial() *Model {
 	return &Model{links: map[int]*Link{}, sysctls: map[string]string{}, wireless: map[string]bool{},
-		names: map[string]bool{}, addrsOf: map[int]bool{}, routesOf: map[int]bool{}, portsOf: map[int]bool{}, next: 1 << 20, handle: 1 << 40}
+		names: map[string]bool{}, addrsOf: map[int]bool{}, routesOf: map[int]bool{}, portsOf: map[int]bool{},
+		managersKnown: map[string]bool{}, next: 1 << 20, handle: 1 << 40}
 }
 
 // Clone returns an independent copy, for checking a plan against.
@@ -73,11 +75,13 @@ func (m *Model) Clone() *Model {
 	c.sysctls = cloneMap(m.sysctls)
 	c.rules = slices.Clone(m.rules)
 	c.wireless = cloneMap(m.wireless)
+	c.managers = cloneMap(m.managers)
 	c.drop = slices.Clone(m.drop)
 	c.names = cloneMap(m.names)
 	c.addrsOf = cloneMap(m.addrsOf)
 	c.routesOf = cloneMap(m.routesOf)
 	c.portsOf = cloneMap(m.portsOf)
+	c.managersKnown = cloneMap(m.managersKnown)
 	return &c
 }
 
@@ -119,6 +123,14 @@ func (m *Model) AddLink(l Link) int {
 
 // SetWireless marks a link as a Wi-Fi interface.
 func (m *Model) SetWireless(name string) { m.wireless[name] = true }
+
+// SetManagers says which programs configure the link name.
+func (m *Model) SetManagers(name string, ms ...Manager) {
+	if m.managers == nil {
+		m.managers = map[string][]Manager{}
+	}
+	m.managers[name] = ms
+}
 
 // SetDropChains sets what ForwardDropChains answers.
 func (m *Model) SetDropChains(chains ...string) { m.drop = chains }
@@ -305,8 +317,12 @@ func (m *Model) AddAddr(a Addr) error {
 	if slices.ContainsFunc(m.addrs, func(x Addr) bool { return sameAddr(x, a) }) {
 		return unix.EEXIST
 	}
-	a.Flags = a.Flags&Restorable | unix.IFA_F_PERMANENT
-	a.Dynamic = false
+	// What a plan adds is permanent; a test may put a dynamic one (a
+	// lease) in the model by saying so.
+	a.Flags &= Restorable
+	if !a.Dynamic {
+		a.Flags |= unix.IFA_F_PERMANENT
+	}
 	m.addrs = append(m.addrs, a)
 	if l.Up {
 		m.addPrefixRoute(a)
@@ -497,6 +513,14 @@ func (m *Model) DelNAT(r nat.Rule) error {
 func (m *Model) ForwardDropChains() ([]string, error) { return slices.Clone(m.drop), nil }
 
 func (m *Model) IsWireless(name string) bool { return m.wireless[name] }
+
+func (m *Model) Managers(l *Link) ([]Manager, error) {
+	ms, ok := m.managers[l.Name]
+	if !ok && !m.complete && !m.managersKnown[l.Name] {
+		return nil, fmt.Errorf("managers of %s: %w", l.Name, ErrNotObserved)
+	}
+	return slices.Clone(ms), nil
+}
 
 // Dump renders the whole model as sorted text lines, for comparing two
 // states: links (by name, with everything but the index of a link made

@@ -16,6 +16,7 @@ type Query struct {
 	Sysctls  []string // sysctl keys; a missing key is not an error
 	NAT      bool     // ifhook's NAT table and rules
 	Wireless []string // whether these links are Wi-Fi interfaces
+	Managers []string // the programs that configure these links
 }
 
 // Observe reads what q asks for from k into a new Model. What it did not
@@ -146,6 +147,23 @@ func Observe(k Kernel, q Query) (*Model, error) {
 	for _, name := range q.Wireless {
 		if k.IsWireless(name) {
 			m.wireless[name] = true
+		}
+	}
+	for _, name := range q.Managers {
+		l, err := look(name)
+		if err != nil {
+			return nil, err
+		}
+		m.managersKnown[name] = true
+		if l == nil {
+			continue
+		}
+		ms, err := k.Managers(l)
+		if err != nil {
+			return nil, fmt.Errorf("find what manages %s: %w", name, err)
+		}
+		if len(ms) > 0 {
+			m.SetManagers(name, ms...)
 		}
 	}
 	return m, nil
