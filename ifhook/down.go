@@ -116,9 +116,11 @@ func (h *Hook) ExplainDown(tap string) (*TAPPlan, error) {
 func (h *Hook) planDown(tap string, forget bool) (*TAPPlan, *state.Record, error) {
 	p := &TAPPlan{Op: "down", TAP: tap}
 	rec, err := h.State.Read(tap)
-	if err != nil {
-		h.Log.Notice("down %s: ignoring the record: %v", tap, err)
+	if err != nil && !forget {
+		p.Notes = append(p.Notes, plan.Notef(plan.Info, "cannot read the TAP's record: %v", err))
 		rec = nil
+	} else if err != nil {
+		return p, nil, err
 	}
 	link, err := h.Kernel.LinkByName(tap)
 	if kernel.IsNotFound(err) {

@@ -12,30 +12,41 @@ import (
 type Listing struct {
 	state.Record
 	Present bool `json:"present"` // the TAP still exists (same device)
+	// State is "attached" (on the record's bridge), "detached" (there, but
+	// not on it: the bridge went, or someone moved it) or "gone".
+	State string `json:"state"`
 }
 
-// List returns ifhook's records, each marked present or gone.
+// List returns ifhook's records, each with its TAP's state now.
 func (h *Hook) List() ([]Listing, error) {
 	recs, err := h.State.List()
 	out := make([]Listing, 0, len(recs))
 	for _, r := range recs {
-		present, _ := h.present(r)
-		out = append(out, Listing{Record: *r, Present: present})
+		st, _ := h.tapState(r)
+		out = append(out, Listing{Record: *r, Present: st != "gone", State: st})
 	}
 	return out, exit.Op("list", "", err)
 }
 
-// present reports whether the record's TAP still exists as the same
-// device. An error means the kernel could not say.
-func (h *Hook) present(r *state.Record) (bool, error) {
+// tapState says where a record's TAP is now: "attached" to the record's
+// bridge, "detached", or "gone" (or another device of the same name).
+func (h *Hook) tapState(r *state.Record) (string, error) {
 	l, err := h.Kernel.LinkByName(r.TAP)
 	if kernel.IsNotFound(err) {
-		return false, nil
+		return "gone", nil
 	}
 	if err != nil {
-		return false, err
+		return "", err
 	}
-	return l.Index == r.Index, nil
+	if l.Index != r.Index {
+		return "gone", nil
+	}
+	if r.Bridge != "" && l.Master != 0 {
+		if br, err := h.Kernel.LinkByIndex(l.Master); err == nil && br.Name == r.Bridge {
+			return "attached", nil
+		}
+	}
+	return "detached", nil
 }
 
 // GC finishes or undoes changes a killed ifhook left, removes the records
@@ -77,8 +88,11 @@ func (h *Hook) sweepIfDue(lock *state.Lock, except string) {
 	lock.MarkSwept(now)
 }
 
-// sweep removes records whose TAP is gone (or is another device now).
-// Called with the lock held.
+// sweep removes records whose TAP is gone (or is another device now),
+// and reconciles those whose TAP is no longer on the record's bridge (a
+// bridge torn down with --force, or deleted by hand): the guest's MAC is
+// no longer claimed there, and the record keeps only what ifdown still
+// restores (the TAP's MAC and MTU). Called with the lock held.
 func (h *Hook) sweep(except string) ([]string, error) {
 	recs, err := h.State.List()
 	var removed []string
@@ -86,8 +100,20 @@ func (h *Hook) sweep(except string) ([]string, error) {
 		if r.TAP == except {
 			continue
 		}
-		if present, perr := h.present(r); present || perr != nil {
-			err = exit.Join(err, perr)
+		st, serr := h.tapState(r)
+		if serr != nil {
+			err = exit.Join(err, serr)
+			continue
+		}
+		if st == "detached" && r.Bridge != "" {
+			h.releaseMAC(r)
+			h.Log.Change("gc: %s is no longer on %s: released its guest MAC; ifdown still restores its MAC and MTU", r.TAP, r.Bridge)
+			d := *r
+			d.Bridge, d.Set.Master = "", ""
+			err = exit.Join(err, h.State.Write(&d))
+			continue
+		}
+		if st != "gone" {
 			continue
 		}
 		if rmErr := h.removeRecord(r.TAP, r); rmErr != nil {

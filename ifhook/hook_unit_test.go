@@ -1062,3 +1062,66 @@ func TestHookGCAndSweep(t *testing.T) {
 		}
 	})
 }
+
+// TestHookMoveKeepsTheFirstRecordsValues: a second ifup that moves an
+// attached TAP to another bridge (the policy changed) keeps what the TAP
+// had before ifhook first touched it, so ifdown restores the kernel's MAC
+// and MTU, not the first ifup's.
+func TestHookMoveKeepsTheFirstRecordsValues(t *testing.T) {
+	m := unitModel(unitTAP(), unitBridge("br0", 3, 9000), unitBridge("br1", 4, 1400))
+	h, _ := unitHook(t, m, "bridge = \"br0\"\n")
+	if _, err := h.Up("vnet0"); err != nil {
+		t.Fatal(err)
+	}
+	if l := linkOf(t, m, 10); l.MTU != 9000 || l.MAC.String() != derivedMAC("vnet0") {
+		t.Fatalf("after the first up: %+v", l)
+	}
+	pol, err := policy.Parse([]byte("bridge = \"br1\"\n[[rule]]\ntap = \"vnet0\"\nmtu = 1400\n"), "moved.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Policy, h.Bridges.Policy = pol, pol
+	if _, err := h.Up("vnet0"); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := h.State.Read("vnet0")
+	if rec == nil || rec.Bridge != "br1" || rec.Prev.MAC != kernelMAC || rec.Prev.MTU != 1500 || rec.Prev.Master != "" {
+		t.Fatalf("record after the move = %+v; want bridge br1 and the kernel's MAC %s, MTU 1500, no master", rec, kernelMAC)
+	}
+	if _, err := h.Down("vnet0"); err != nil {
+		t.Fatal(err)
+	}
+	if l := linkOf(t, m, 10); l.MTU != 1500 || l.MAC.String() != kernelMAC || l.Master != 0 || l.Up {
+		t.Fatalf("after down: %+v; want the TAP as the kernel made it", l)
+	}
+}
+
+// TestHookRefusesAMACALivePortHas: a guest MAC already claimed on the
+// bridge by a TAP that is still a port of it is refused (65), naming the
+// other TAP and its VM; a claim left by a TAP that is gone is not.
+func TestHookRefusesAMACALivePortHas(t *testing.T) {
+	m := unitModel(unitTAP(), unitTAP(func(l *rtnl.Link) { l.Name, l.Index, l.MAC = "vnet1", 11, mustMAC("52:54:00:00:00:11") }), unitBridge("br0", 3, 1500))
+	guests := map[string]Guest{
+		"vnet0": {VM: "first", MAC: mustMAC("52:54:00:aa:00:01"), NIC: "-nic"},
+		"vnet1": {VM: "second", MAC: mustMAC("52:54:00:aa:00:01"), NIC: "-nic"},
+	}
+	h, _ := unitHook(t, m, "bridge = \"br0\"\n")
+	h.cfg.Guest = func(tap string) Guest { return guests[tap] }
+	if _, err := h.Up("vnet0"); err != nil {
+		t.Fatal(err)
+	}
+	before := linkOf(t, m, 11)
+	_, err := h.Up("vnet1")
+	if exit.Code(err) != 65 || !strings.Contains(err.Error(), `guest MAC 52:54:00:aa:00:01 is already used on br0 by vnet0 (VM "first")`) || !strings.Contains(err.Error(), "try: ifhook mac second") {
+		t.Fatalf("second Up = %v (exit %d)", err, exit.Code(err))
+	}
+	if after := linkOf(t, m, 11); !cmp.Equal(before, after) {
+		t.Fatalf("the refused TAP was changed: %+v", after)
+	}
+	// vnet0 leaves the bridge without its ifdown (QEMU killed): its claim
+	// stays in the index, but no live port has the MAC, so vnet1 may.
+	m.SetLink(10, kernel.Change{Master: rtnl.Ptr(0)})
+	if _, err := h.Up("vnet1"); err != nil {
+		t.Fatalf("Up with a stale claim: %v", err)
+	}
+}

@@ -118,7 +118,7 @@ func Open(cfg Config) (*Hook, error) {
 		h.close = append(h.close, k.Close)
 	}
 	h.Bridges = &bridge.Manager{Policy: h.Policy, Kernel: h.Kernel, State: h.State, Log: h.Log,
-		Lock: h.lock, Now: cfg.Now, Signals: h.signals}
+		Lock: h.lock, NeedAdmin: h.needAdmin, Now: cfg.Now, Signals: h.signals}
 	return h, nil
 }
 

@@ -220,7 +220,7 @@ func (h *Hook) up(tap string) (*TAPPlan, error) {
 	if err := h.Bridges.Recover(); err != nil {
 		return nil, err
 	}
-	p, err := h.planUp(tap, g)
+	p, err := h.planUp(tap, g, false)
 	if err != nil {
 		return p, err
 	}
@@ -259,14 +259,15 @@ func (h *Hook) ExplainUp(tap string) (*TAPPlan, error) {
 	if err := policy.ValidIfName(tap); err != nil {
 		return nil, exit.Op("explain", tap, exit.New(exit.BadTAP, "%w", err))
 	}
-	p, err := h.planUp(tap, h.guest(tap))
+	p, err := h.planUp(tap, h.guest(tap), true)
 	return p, exit.Op("explain", tap, err)
 }
 
 // planUp observes the TAP and the chosen bridge and plans the attach, and
 // the bridge first when the policy describes it and it is missing. The
-// plan it returns on error says as much as was known (for explain).
-func (h *Hook) planUp(tap string, g Guest) (*TAPPlan, error) {
+// plan it returns on error says as much as was known (for explain); for
+// explain, a record it cannot read (root's, read by a user) is a note.
+func (h *Hook) planUp(tap string, g Guest, explain bool) (*TAPPlan, error) {
 	choice := h.Policy.MatchVM(tap, g.VM)
 	p := &TAPPlan{Op: "up", TAP: tap, Policy: h.Policy.File, Rule: describeChoice(h.Policy, choice), Guest: g}
 	tapLink, err := h.Kernel.LinkByName(tap)
@@ -320,6 +321,10 @@ func (h *Hook) planUp(tap string, g Guest) (*TAPPlan, error) {
 		p.wait = wait
 	}
 	j, err := h.tapJournal(p, obs, want)
+	if err != nil && explain {
+		p.Notes = append(p.Notes, plan.Notef(plan.Info, "cannot read the TAP's record: %v", err))
+		return p, nil
+	}
 	if err != nil {
 		return p, err
 	}

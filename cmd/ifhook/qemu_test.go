@@ -94,7 +94,7 @@ func TestQEMUScript(t *testing.T) {
 
 	// Quit: QEMU shuts down and runs the downscript before it closes the TAP.
 	qmpQuit(t, vm.qmp)
-	if err := vm.Wait(); err != nil {
+	if err := vm.waitExit(t, 60*time.Second); err != nil {
 		t.Logf("QEMU exit: %v", err)
 	}
 	if e.ns.HasLink("qtap0") {
@@ -115,7 +115,7 @@ func TestQEMUFailsOnMissingBridge(t *testing.T) {
 	e := newEnv(t, `bridge = "br9"`)
 	vm := e.startQEMU(qemu, "qtap1")
 	out := vm.out
-	err := vm.Wait()
+	err := vm.waitExit(t, 60*time.Second)
 	if err == nil {
 		t.Fatalf("QEMU started without a bridge to join:\n%s", out)
 	}

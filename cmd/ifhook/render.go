@@ -13,11 +13,12 @@ import (
 	"github.com/ifhook/ifhook/ifhook/escape"
 )
 
-// emitJSON prints v as indented JSON. encoding/json escapes control
-// characters itself and replaces invalid UTF-8 with U+FFFD.
+// emitJSON prints v as indented JSON. encoding/json escapes C0 control
+// characters itself and replaces invalid UTF-8 with U+FFFD; escape.JSON
+// escapes what it leaves raw (DEL, C1 controls, bidi overrides).
 func emitJSON(w io.Writer, v any) {
 	data, _ := json.MarshalIndent(v, "", "  ")
-	fmt.Fprintf(w, "%s\n", data)
+	fmt.Fprintf(w, "%s\n", escape.JSON(data))
 }
 
 // orEmpty makes a nil list print as [] in JSON.
@@ -52,9 +53,12 @@ func printList(w io.Writer, items []ifhook.Listing) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TAP\tBRIDGE\tSINCE\tVM\tQEMU PID\tGUEST MAC\tSTATE")
 	for _, it := range items {
-		st := "attached"
-		if !it.Present {
+		st := it.State
+		switch st {
+		case "gone":
 			st = "gone (gc removes it)"
+		case "detached":
+			st = "detached (not on its bridge; ifdown restores it)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", escape.String(it.TAP), escape.String(it.Bridge), it.Since.Local().Format(time.DateTime),
 			dash(escape.String(it.VM)), dashInt(it.PID), dash(it.GuestMAC), st)

@@ -24,6 +24,22 @@ func (v *vmProc) Wait() error {
 	return v.err
 }
 
+// waitExit waits at most d for QEMU to exit: past it, it stops QEMU (by
+// its pid) and fails the test, so a regression fails fast and leaves no
+// QEMU behind.
+func (v *vmProc) waitExit(t *testing.T, d time.Duration) error {
+	t.Helper()
+	select {
+	case <-v.done:
+		return v.err
+	case <-time.After(d):
+		v.cmd.Process.Kill()
+		<-v.done
+		t.Fatalf("QEMU still running after %s; it said:\n%s", d, v.out)
+		return nil
+	}
+}
+
 // startVM starts QEMU (stopped with -S: no guest has to boot) with args
 // after the common ones, our hooks as script= and downscript= where the
 // args say SCRIPT and DOWNSCRIPT, and stops it by its PID at the end of the
@@ -124,7 +140,7 @@ func TestVMDuplicateMAC(t *testing.T) {
 	}
 	second := e.startVM(qemu, readmeVM("second", "vnet0.1", "")...)
 	out2 := second.out
-	if err := second.Wait(); err == nil {
+	if err := second.waitExit(t, 60*time.Second); err == nil {
 		t.Fatalf("the second VM started with the first's MAC:\n%s", out2)
 	}
 	want := `ifhook: up vnet0.1: guest MAC 52:54:00:12:34:56 is already used on br0 by vnet0.0 (VM "first"); give -net nic a macaddr= (try: ifhook mac second)`
@@ -166,7 +182,7 @@ func TestVMGuestMACEnforce(t *testing.T) {
 			e.t = t
 			vm := e.startVM(qemu, readmeVM("vm-"+tc.name[:3], "venf0", tc.mac)...)
 			out := vm.out
-			if err := vm.Wait(); err == nil {
+			if err := vm.waitExit(t, 60*time.Second); err == nil {
 				t.Fatalf("QEMU started:\n%s", out)
 			}
 			if !strings.Contains(out.String(), tc.want) || !strings.Contains(out.String(), "16640") {
@@ -184,7 +200,7 @@ func TestVMQuitCleansIndex(t *testing.T) {
 	vm := e.startVM(qemu, readmeVM("first", "vnet0.0", "52:54:00:11:22:33")...)
 	e.waitAttached(vm, "vnet0.0", "br0")
 	qmpQuit(t, vm.qmp)
-	vm.Wait()
+	vm.waitExit(t, 60*time.Second)
 	if e.recordExists("vnet0.0") {
 		t.Fatal("record left after QEMU quit")
 	}

@@ -106,3 +106,44 @@ func unsafeRune(r rune) bool {
 	}
 	return false
 }
+
+// JSON escapes, inside encoded JSON, what encoding/json leaves raw and a
+// terminal must not get: DEL, C1 controls and bidirectional overrides,
+// written as \uXXXX. Only strings can hold such runes, so the result is
+// the same JSON value, now safe to print.
+func JSON(b []byte) []byte {
+	if !hasUnsafeAbove(b) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		// C0 controls are JSON's own whitespace here (encoding/json
+		// escapes those in strings); an invalid byte, which encoding/json
+		// never writes, becomes U+FFFD.
+		if r >= 0x7f && unsafeRune(r) || r == utf8.RuneError && size == 1 {
+			out = append(out, `\u`...)
+			out = append(out, hex4(r)...)
+		} else {
+			out = append(out, b[i:i+size]...)
+		}
+		i += size
+	}
+	return out
+}
+
+func hasUnsafeAbove(b []byte) bool {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r >= 0x7f && unsafeRune(r) || r == utf8.RuneError && size == 1 {
+			return true
+		}
+		i += size
+	}
+	return false
+}
+
+func hex4(r rune) string {
+	const digits = "0123456789abcdef"
+	return string([]byte{digits[r>>12&15], digits[r>>8&15], digits[r>>4&15], digits[r&15]})
+}

@@ -1,6 +1,7 @@
 package escape
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -54,4 +55,22 @@ func FuzzString(f *testing.F) {
 			t.Fatalf("clean %q changed to %q", s, got)
 		}
 	})
+}
+
+func TestJSON(t *testing.T) {
+	in := map[string]string{"vm": "a\x7fb\u009bc\u202ed\x1b"}
+	raw, _ := json.MarshalIndent(in, "", "  ")
+	got := JSON(raw)
+	var back map[string]string
+	if err := json.Unmarshal(got, &back); err != nil || back["vm"] != in["vm"] {
+		t.Fatalf("JSON changed the value: %s -> %q, %v", got, back, err)
+	}
+	for _, r := range string(got) {
+		if r >= 0x7f && unsafeRune(r) {
+			t.Fatalf("JSON left %U in %s", r, got)
+		}
+	}
+	if s := string(JSON([]byte(`{"a":"b"}`))); s != `{"a":"b"}` {
+		t.Fatalf("clean JSON changed: %s", s)
+	}
 }

@@ -88,6 +88,10 @@ func dirErr(path string, err error) error {
 	if pe, ok := errors.AsType[*fs.PathError](err); ok {
 		err = pe.Err
 	}
+	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+		// Root's records are root's: this is a question of privilege.
+		return exit.New(exit.Permission, "state directory %s: %w (it is root's: run as root)", path, err)
+	}
 	return exit.New(exit.State, "state directory %s: %w", path, err)
 }
 
