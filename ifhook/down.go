@@ -69,23 +69,34 @@ func (h *Hook) down(tap string) (*TAPPlan, error) {
 		h.Log.Change("%s", msg)
 		return p, nil
 	}
-	lock, err := h.lock()
+	lock, err := h.lockShared()
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Unlock()
-	stop, release := h.Bridges.Catch()
-	defer release()
-	if err := h.Bridges.Recover(); err != nil {
-		return nil, err
+	defer func() { lock.Unlock() }()
+	h.signals.Hold()
+	defer h.signals.Release()
+	if h.State.Inflight() {
+		if err := h.exclusive(&lock); err != nil {
+			return nil, err
+		}
+		if err := h.Bridges.Recover(); err != nil {
+			return nil, err
+		}
 	}
 	p, rec, err := h.planDown(tap, true)
 	if err != nil {
 		return p, err
 	}
-	a := &plan.Applier{Kernel: h.Kernel, Log: h.Log, Stop: stop}
+	a := &plan.Applier{Kernel: h.Kernel, Log: h.Log, Stop: h.signals.Stop}
 	if err := a.BestEffort("down "+tap, p.Steps, &downJournal{h: h, rec: rec, tap: tap}); err != nil {
 		return p, err // the record stays, for another ifdown or gc
+	}
+	if spec := h.Policy.Spec(p.Bridge); spec == nil || !spec.RemoveWhenEmpty {
+		return p, nil
+	}
+	if err := h.exclusive(&lock); err != nil {
+		return p, err
 	}
 	return p, h.Bridges.RemoveIfEmpty(p.Bridge)
 }

@@ -61,8 +61,7 @@ func (h *Hook) GC() ([]string, error) {
 		return nil, exit.Op("gc", "", err)
 	}
 	defer lock.Unlock()
-	_, release := h.Bridges.Catch()
-	defer release()
+	defer h.signals.Release()
 	err = h.Bridges.RecoverAll()
 	removed, serr := h.sweep("")
 	lock.MarkSwept(h.now())
@@ -73,19 +72,30 @@ func (h *Hook) GC() ([]string, error) {
 	return removed, exit.Op("gc", "", exit.Join(err, serr, terr))
 }
 
-func (h *Hook) sweepIfDue(lock *state.Lock, except string) {
+// sweepIfDue sweeps when the last sweep is older than SweepEvery. A sweep
+// changes other TAPs' records, so it needs the lock exclusively: a shared
+// one is let go, and the sweep left to the next run if others hold it.
+func (h *Hook) sweepIfDue(lock **state.Lock, except string) {
 	every := h.cfg.SweepEvery
 	if every == 0 {
 		every = DefaultSweepEvery
 	}
 	now := h.now()
-	if !lock.SweepDue(now, every) {
+	if !(*lock).SweepDue(now, every) {
 		return
+	}
+	if (*lock).Shared {
+		(*lock).Unlock()
+		x := h.State.TryLock()
+		if x == nil {
+			return // busy: the next ifup sweeps
+		}
+		*lock = x
 	}
 	if _, err := h.sweep(except); err != nil {
 		h.Log.Debug("sweep: %v", err)
 	}
-	lock.MarkSwept(now)
+	(*lock).MarkSwept(now)
 }
 
 // sweep removes records whose TAP is gone (or is another device now),

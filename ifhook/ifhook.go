@@ -16,12 +16,12 @@ package ifhook
 
 import (
 	"os"
-	"os/signal"
 	"time"
 
 	"github.com/ifhook/ifhook/ifhook/bridge"
 	"github.com/ifhook/ifhook/ifhook/exit"
 	"github.com/ifhook/ifhook/ifhook/kernel"
+	"github.com/ifhook/ifhook/ifhook/plan"
 	"github.com/ifhook/ifhook/ifhook/policy"
 	"github.com/ifhook/ifhook/ifhook/state"
 	"golang.org/x/sys/unix"
@@ -75,8 +75,9 @@ type Hook struct {
 	// kernel, state and lock.
 	Bridges *bridge.Manager
 
-	cfg   Config
-	close []func()
+	cfg     Config
+	signals *plan.Signals // nil without Config.Signals
+	close   []func()
 }
 
 // Open returns a Hook as cfg says: the policy loaded, the kernel opened,
@@ -118,7 +119,11 @@ func Open(cfg Config) (*Hook, error) {
 		h.close = append(h.close, k.Close)
 	}
 	h.Bridges = &bridge.Manager{Policy: h.Policy, Kernel: h.Kernel, State: h.State, Log: h.Log,
-		Lock: h.lock, NeedAdmin: h.needAdmin, Now: cfg.Now, Signals: h.signals}
+		Lock: h.lock, NeedAdmin: h.needAdmin, Now: cfg.Now}
+	if cfg.Signals {
+		h.signals = &plan.Signals{}
+		h.Bridges.Signals = h.signals
+	}
 	return h, nil
 }
 
@@ -164,38 +169,38 @@ func (h *Hook) needAdmin(what string) error {
 	return exit.New(exit.Permission, "needs CAP_NET_ADMIN to %s, and runs as uid %d without it", what, os.Getuid())
 }
 
-func (h *Hook) lock() (*state.Lock, error) {
+// lock takes the state lock exclusively.
+func (h *Hook) lock() (*state.Lock, error) { return h.takeLock(h.State.Lock) }
+
+// lockShared takes it shared: for the part of an ifup or ifdown that
+// changes only its own TAP and record.
+func (h *Hook) lockShared() (*state.Lock, error) { return h.takeLock(h.State.LockShared) }
+
+func (h *Hook) takeLock(take func(time.Duration) (*state.Lock, error)) (*state.Lock, error) {
 	timeout := h.cfg.LockTimeout
 	if timeout == 0 {
 		timeout = DefaultLockTimeout
 	}
-	lock, err := h.State.Lock(timeout)
+	lock, err := take(timeout)
 	if exit.KindOf(err) == exit.Temporary {
 		return nil, exit.New(exit.Temporary, "%w (another ifhook is still working: see 'ifhook list')", err)
 	}
 	return lock, err
 }
 
-// signals catches SIGTERM, SIGINT and SIGHUP for the length of a change,
-// when the Hook is configured to: stop reports the first one caught ("" for
-// none), and release gives the signals back their default action.
-func (h *Hook) signals() (stop func() string, release func()) {
-	if !h.cfg.Signals {
-		return func() string { return "" }, func() {}
+// exclusive makes a held lock exclusive, for what changes more than the
+// TAP: flock cannot upgrade in place, so the shared lock is let go first,
+// and whatever was observed under it must be observed again.
+func (h *Hook) exclusive(l **state.Lock) error {
+	if !(*l).Shared {
+		return nil
 	}
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
-	caught := ""
-	return func() string {
-			if caught == "" {
-				select {
-				case s := <-ch:
-					caught = unix.SignalName(s.(unix.Signal))
-				default:
-				}
-			}
-			return caught
-		}, func() {
-			signal.Stop(ch)
-		}
+	(*l).Unlock()
+	x, err := h.lock()
+	if err != nil {
+		*l = nil
+		return err
+	}
+	*l = x
+	return nil
 }

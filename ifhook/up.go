@@ -37,6 +37,17 @@ type TAPPlan struct {
 
 	journal plan.Journal
 	wait    time.Duration // up: how long to wait for the port to forward (STP)
+	unlock  func()        // up: lets go of the bridge's MAC index
+}
+
+// unlockMACs lets go of the bridge's MAC index, once the guest's MAC is
+// claimed (or the plan given up); a nil plan or one that took no lock is
+// fine.
+func (p *TAPPlan) unlockMACs() {
+	if p != nil && p.unlock != nil {
+		p.unlock()
+		p.unlock = nil
+	}
 }
 
 // Lines returns the steps as the commands they stand for.
@@ -210,24 +221,49 @@ func (h *Hook) up(tap string) (*TAPPlan, error) {
 	// What QEMU's command line says is read before the lock: other ifups
 	// need not wait for it.
 	g := h.guest(tap)
-	lock, err := h.lock()
+	// Attaching a TAP to a bridge that is there changes only the TAP and
+	// its record: ifups share the lock and run side by side. Making the
+	// bridge, or finishing what a killed run left, takes it exclusively.
+	lock, err := h.lockShared()
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Unlock()
-	stop, release := h.Bridges.Catch()
-	defer release()
-	if err := h.Bridges.Recover(); err != nil {
-		return nil, err
+	defer func() { lock.Unlock() }()
+	// The change is finished, never cut: a signal waits for its end (one
+	// message, nearly always), or, for a plan of many steps, stops it
+	// between two and undoes it.
+	h.signals.Hold()
+	defer h.signals.Release()
+	if h.State.Inflight() {
+		if err := h.exclusive(&lock); err != nil {
+			return nil, err
+		}
+		if err := h.Bridges.Recover(); err != nil {
+			return nil, err
+		}
 	}
 	p, err := h.planUp(tap, g, false)
+	if err == nil && p.Makes != nil && lock.Shared {
+		// Made by someone else meanwhile, or not: the plan is made again
+		// under the exclusive lock.
+		p.unlockMACs()
+		if err := h.exclusive(&lock); err != nil {
+			return nil, err
+		}
+		p, err = h.planUp(tap, g, false)
+	}
+	defer p.unlockMACs()
 	if err != nil {
 		return p, err
 	}
-	a := &plan.Applier{Kernel: h.Kernel, Log: h.Log, Stop: stop}
+	if len(plan.Batches(p.Steps)) > 2 {
+		h.signals.Catch()
+	}
+	a := &plan.Applier{Kernel: h.Kernel, Log: h.Log, Stop: h.signals.Stop}
 	if err := a.All("up "+tap, p.Steps, p.journal); err != nil {
 		return p, h.annotate(err, p)
 	}
+	p.unlockMACs()
 	for _, n := range p.Notes {
 		switch n.Kind {
 		case plan.Moved:
@@ -236,8 +272,8 @@ func (h *Hook) up(tap string) (*TAPPlan, error) {
 			h.Log.Notice("up %s: warning: %s", tap, n.Text)
 		}
 	}
-	release()
-	h.sweepIfDue(lock, tap)
+	h.signals.Release()
+	h.sweepIfDue(&lock, tap)
 	if p.wait > 0 {
 		// Other ifups need not wait while this port learns.
 		lock.Unlock()
@@ -303,6 +339,14 @@ func (h *Hook) planUp(tap string, g Guest, explain bool) (*TAPPlan, error) {
 	}
 	want := Want{MTU: choice.MTU, MAC: h.hostMAC(tap, g)}
 	if obs.Bridge != nil && obs.Bridge.IsBridge() {
+		if g.MAC != nil && !explain && !obs.NewBridge {
+			// From the check to the claim, no other ifup on this bridge
+			// may look: two VMs started at once with one MAC must not both
+			// find it free.
+			if p.unlock, err = h.State.LockMACs(obs.Bridge.Name); err != nil {
+				return p, err
+			}
+		}
 		gnotes, err := h.checkGuestMAC(tap, g, obs.Bridge, obs.NewBridge)
 		p.Notes = append(p.Notes, gnotes...)
 		if err != nil {

@@ -123,7 +123,7 @@ func main() {
 	// Before the bridge fills: a Linux bridge takes at most 1024 ports.
 	rssTest(h, ifup, ifdown, ipPath, env)
 	if *burst > 0 {
-		burstTest(h, br, ifup, env, *burst)
+		burstTest(h, br, ifup, ipPath, env, *burst)
 	}
 	for _, ps := range strings.Split(*portsList, ",") {
 		ports, err := strconv.Atoi(strings.TrimSpace(ps))
@@ -371,35 +371,43 @@ func round(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d)/1e6
 
 // burstTest starts n ifups at once, as a host starting n VMs does, and
 // checks that every TAP ends up on the bridge.
-func burstTest(h *netlink.Handle, br netlink.Link, ifup string, env []string, n int) {
-	taps := makeTAPs(h, "b", n)
-	start := time.Now()
-	pids := make([]int, n)
-	for i, t := range taps {
-		pid, err := syscall.ForkExec(ifup, []string{ifup, t}, &syscall.ProcAttr{Env: env, Files: []uintptr{0, 1, 2}})
-		check(err)
-		pids[i] = pid
-	}
-	failed := 0
-	for _, pid := range pids {
-		var ws syscall.WaitStatus
-		_, err := syscall.Wait4(pid, &ws, 0, nil)
-		check(err)
-		if ws.ExitStatus() != 0 {
-			failed++
+// burstTest starts n ifups at once, as a host starting n VMs does, and
+// the same n attaches with ip(8) for comparison: all must end attached.
+func burstTest(h *netlink.Handle, br netlink.Link, ifup, ipPath string, env []string, n int) {
+	run := func(argv func(tap string) []string) (time.Duration, int, int) {
+		taps := makeTAPs(h, "b", n)
+		defer deleteTAPs(h, taps)
+		start := time.Now()
+		pids := make([]int, n)
+		for i, t := range taps {
+			a := argv(t)
+			pid, err := syscall.ForkExec(a[0], a, &syscall.ProcAttr{Env: env, Files: []uintptr{0, 1, 2}})
+			check(err)
+			pids[i] = pid
 		}
-	}
-	wall := time.Since(start)
-	attached := 0
-	for _, t := range taps {
-		l, err := h.LinkByName(t)
-		if err == nil && l.Attrs().MasterIndex == br.Attrs().Index && l.Attrs().Flags&net.FlagUp != 0 {
-			attached++
+		failed := 0
+		for _, pid := range pids {
+			var ws syscall.WaitStatus
+			_, err := syscall.Wait4(pid, &ws, 0, nil)
+			check(err)
+			if ws.ExitStatus() != 0 {
+				failed++
+			}
 		}
+		wall := time.Since(start)
+		attached := 0
+		for _, t := range taps {
+			l, err := h.LinkByName(t)
+			if err == nil && l.Attrs().MasterIndex == br.Attrs().Index && l.Attrs().Flags&net.FlagUp != 0 {
+				attached++
+			}
+		}
+		return wall, attached, failed
 	}
-	fmt.Printf("\n== burst: %d concurrent ifups\n%d attached and up, %d failed, all done in %s (%.2fms per ifup)\n",
-		n, attached, failed, wall.Round(time.Millisecond), float64(wall)/float64(n)/1e6)
-	deleteTAPs(h, taps)
+	ipWall, ipAttached, _ := run(func(t string) []string { return []string{ipPath, "link", "set", "dev", t, "master", "br0", "up"} })
+	wall, attached, failed := run(func(t string) []string { return []string{ifup, t} })
+	fmt.Printf("\n== burst: %d concurrent ifups\n%d attached and up, %d failed, all done in %s (%.2fms per ifup); %d ip calls: %s (%d attached); ifhook / ip: %.2fx\n",
+		n, attached, failed, wall.Round(time.Millisecond), float64(wall)/float64(n)/1e6, n, ipWall.Round(time.Millisecond), ipAttached, float64(wall)/float64(ipWall))
 	if attached != n || failed != 0 {
 		os.Exit(1)
 	}

@@ -54,11 +54,10 @@ type Manager struct {
 	NeedAdmin func(what string) error
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
-	// Signals, when set, catches the signals that ask a change to stop for
-	// as long as one is applied (see plan.Applier.Stop).
-	Signals func() (stop func() string, release func())
-
-	stop func() string // while a change is applied
+	// Signals says what SIGTERM, SIGINT and SIGHUP do while a change is
+	// applied (nil: nothing; see plan.Signals). The manager's plans are
+	// many steps: they are stopped between two.
+	Signals *plan.Signals
 }
 
 func (m *Manager) now() time.Time {
@@ -76,25 +75,7 @@ func (m *Manager) needAdmin(what string) error {
 }
 
 func (m *Manager) applier() *plan.Applier {
-	return &plan.Applier{Kernel: m.Kernel, Log: m.Log, Stop: m.stop}
-}
-
-// catch starts catching the signals that stop a change, until release.
-func (m *Manager) catch() (release func()) {
-	_, release = m.Catch()
-	return release
-}
-
-// Catch starts catching the signals that stop a change, for the manager's
-// own plans (a recovery, a remove_when_empty teardown) and the caller's:
-// stop reports the signal caught, release ends it.
-func (m *Manager) Catch() (stop func() string, release func()) {
-	if m.Signals == nil {
-		return func() string { return "" }, func() {}
-	}
-	stop, rel := m.Signals()
-	m.stop = stop
-	return stop, func() { rel(); m.stop = nil }
+	return &plan.Applier{Kernel: m.Kernel, Log: m.Log, Stop: m.Signals.Stop}
 }
 
 // Plan is what setting up, tearing down or recovering one bridge takes.
@@ -270,7 +251,8 @@ func (m *Manager) Setup(names ...string) ([]*Plan, error) {
 		return nil, exit.Op("setup", "", err)
 	}
 	defer lock.Unlock()
-	defer m.catch()()
+	m.Signals.Catch()
+	defer m.Signals.Release()
 	if err := m.recover(); err != nil {
 		return nil, exit.Op("setup", "", err)
 	}

@@ -239,7 +239,8 @@ func (m *Manager) Teardown(force bool, names ...string) ([]*Plan, error) {
 		return nil, exit.Op("teardown", "", err)
 	}
 	defer lock.Unlock()
-	defer m.catch()()
+	m.Signals.Catch()
+	defer m.Signals.Release()
 	if err := m.recover(); err != nil {
 		return nil, exit.Op("teardown", "", err)
 	}
@@ -334,6 +335,7 @@ func (m *Manager) RemoveIfEmpty(bridge string) error {
 	if rec, err := m.State.ReadBridge(bridge); err != nil || rec == nil {
 		return err // not ours to remove
 	}
+	m.Signals.Catch()
 	_, err := m.teardownOne(bridge, false, false)
 	if errors.Is(err, ErrHasPorts) {
 		return nil // not empty yet
@@ -350,6 +352,7 @@ func (m *Manager) recover() error {
 	if !m.State.Inflight() {
 		return nil
 	}
+	m.Signals.Catch()
 	what, err := m.State.InflightPlan()
 	if err != nil {
 		return err
@@ -375,6 +378,7 @@ func (m *Manager) recover() error {
 // RecoverAll undoes the pending steps of every bridge record (gc): plans
 // that were killed, whatever the inflight note says.
 func (m *Manager) RecoverAll() error {
+	m.Signals.Catch()
 	if err := m.recover(); err != nil {
 		return err
 	}

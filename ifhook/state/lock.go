@@ -14,16 +14,50 @@ var ErrLockTimeout = errors.New("timed out waiting for the lock")
 
 // Lock is the held state lock.
 type Lock struct {
-	fd   int
-	path string
+	fd     int
+	path   string
+	Shared bool // held shared: others holding it shared run beside it
 }
 
-// Lock takes the directory's lock, waiting at most timeout. An uncontended
-// lock costs one non-blocking flock; a contended one blocks in the kernel
-// (woken the moment the holder is done, not on a polling schedule), on a
-// goroutine, so that giving up at the deadline leaves nothing held: if the
-// flock is granted after all, that goroutine lets it go.
-func (d *Dir) Lock(timeout time.Duration) (*Lock, error) {
+// Lock takes the directory's lock exclusively, waiting at most timeout: for
+// what changes more than one TAP and its own record (a bridge, a recovery,
+// a sweep).
+func (d *Dir) Lock(timeout time.Duration) (*Lock, error) { return d.lock(unix.LOCK_EX, timeout) }
+
+// LockShared takes the lock shared, waiting at most timeout: for an ifup or
+// ifdown that changes only its own TAP and record, so that a host starting
+// hundreds of VMs at once attaches them side by side.
+func (d *Dir) LockShared(timeout time.Duration) (*Lock, error) {
+	l, err := d.lock(unix.LOCK_SH, timeout)
+	if l != nil {
+		l.Shared = true
+	}
+	return l, err
+}
+
+// TryLock takes the lock exclusively if nobody holds it, else returns nil.
+func (d *Dir) TryLock() *Lock {
+	root, err := d.rootDir(false)
+	if err != nil {
+		return nil
+	}
+	fd, err := root.OpenLock("lock", 0o600)
+	if err != nil {
+		return nil
+	}
+	if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) != nil {
+		unix.Close(fd)
+		return nil
+	}
+	return &Lock{fd: fd, path: d.Path + "/lock"}
+}
+
+// lock takes the lock (how: LOCK_EX or LOCK_SH). An uncontended lock costs
+// one non-blocking flock; a contended one blocks in the kernel (woken the
+// moment the holder is done, not on a polling schedule), on a goroutine, so
+// that giving up at the deadline leaves nothing held: if the flock is
+// granted after all, that goroutine lets it go.
+func (d *Dir) lock(how int, timeout time.Duration) (*Lock, error) {
 	root, err := d.rootDir(true)
 	if err != nil {
 		return nil, err
@@ -33,7 +67,7 @@ func (d *Dir) Lock(timeout time.Duration) (*Lock, error) {
 		return nil, dirErr(d.Path, err)
 	}
 	l := &Lock{fd: fd, path: d.Path + "/lock"}
-	err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+	err = unix.Flock(fd, how|unix.LOCK_NB)
 	if err == nil {
 		return l, nil
 	}
@@ -47,7 +81,7 @@ func (d *Dir) Lock(timeout time.Duration) (*Lock, error) {
 	go func() {
 		var err error
 		for {
-			if err = unix.Flock(fd, unix.LOCK_EX); err != unix.EINTR {
+			if err = unix.Flock(fd, how); err != unix.EINTR {
 				break
 			}
 		}

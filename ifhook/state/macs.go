@@ -9,6 +9,7 @@ import (
 
 	"github.com/ifhook/ifhook/ifhook/exit"
 	"github.com/ifhook/ifhook/ifhook/policy"
+	"golang.org/x/sys/unix"
 )
 
 // The guest-MAC index: DIR/macs/BRIDGE/MAC holds the name of the TAP whose
@@ -78,6 +79,38 @@ func (d *Dir) ClaimMAC(bridge string, mac net.HardwareAddr, tap string) error {
 	return nil
 }
 
+// LockMACs serialises the guest-MAC check and claim on one bridge, for
+// ifups that run beside each other under the shared lock: two VMs started
+// at once with the same MAC must not both find it free.
+func (d *Dir) LockMACs(bridge string) (unlock func(), err error) {
+	if err := policy.ValidIfName(bridge); err != nil {
+		return nil, exit.New(exit.Internal, "MAC index of %q: %w", bridge, err)
+	}
+	macs, err := d.sub("macs", true)
+	if err != nil {
+		return nil, err
+	}
+	bd, err := macs.Sub(bridge, true, 0o700)
+	if err != nil {
+		return nil, dirErr(filepath.Join(macs.Path(), bridge), err)
+	}
+	if err := check(bd); err != nil {
+		bd.Close()
+		return nil, err
+	}
+	for {
+		err = unix.Flock(bd.FD(), unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		bd.Close()
+		return nil, exit.New(exit.State, "lock %s: %w", bd.Path(), err)
+	}
+	return bd.Close, nil // closing the directory drops the flock
+}
+
 // ReleaseMAC forgets mac on bridge if tap is its recorded user.
 func (d *Dir) ReleaseMAC(bridge string, mac net.HardwareAddr, tap string) error {
 	owner, err := d.MACOwner(bridge, mac)
@@ -96,7 +129,5 @@ func (d *Dir) ReleaseMAC(bridge string, mac net.HardwareAddr, tap string) error 
 	if err := bd.Remove(mac.String()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return exit.New(exit.State, "remove %s: %w", filepath.Join(bd.Path(), mac.String()), unwrapPath(err))
 	}
-	// An empty bridge directory goes with its last entry.
-	_ = macs.RemoveDir(bridge)
 	return nil
 }

@@ -102,7 +102,7 @@ func check(dir *rawfile.Dir) error {
 	if err != nil {
 		return dirErr(dir.Path(), err)
 	}
-	uid := os.Geteuid()
+	uid := euid()
 	if st.Uid != 0 && int(st.Uid) != uid {
 		return exit.New(exit.State, "state directory %s is owned by uid %d, not root or uid %d: another user could forge its records", dir.Path(), st.Uid, uid)
 	}
@@ -111,6 +111,9 @@ func check(dir *rawfile.Dir) error {
 	}
 	return nil
 }
+
+// euid is the caller's effective uid, asked once.
+var euid = sync.OnceValue(os.Geteuid)
 
 // rootDir opens (with create, makes) the directory itself.
 func (d *Dir) rootDir(create bool) (*rawfile.Dir, error) {

@@ -295,12 +295,36 @@ func TestMACIndex(t *testing.T) {
 	if o, _ := d.MACOwner("br0", mac); o != "" {
 		t.Fatal("not released")
 	}
-	if _, err := os.Stat(filepath.Join(d.Path, "macs", "br0")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatal("the empty bridge directory stayed")
-	}
 	if _, err := d.MACOwner("../x", mac); err == nil {
 		t.Fatal("a path as a bridge name was accepted")
 	}
+}
+
+func TestLockShared(t *testing.T) {
+	d, _ := openTemp(t)
+	a, err := d.LockShared(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, _ := Open(d.Path)
+	defer d2.Close()
+	b, err := d2.LockShared(time.Second)
+	if err != nil {
+		t.Fatalf("a second shared holder waits: %v", err)
+	}
+	if d2.TryLock() != nil {
+		t.Fatal("TryLock got the lock while it is held shared")
+	}
+	if _, err := d2.Lock(100 * time.Millisecond); exit.Code(err) != 75 {
+		t.Fatalf("exclusive while shared = %v", err)
+	}
+	a.Unlock()
+	b.Unlock()
+	l := d2.TryLock()
+	if l == nil {
+		t.Fatal("TryLock failed on a free lock")
+	}
+	l.Unlock()
 }
 
 func TestLock(t *testing.T) {
