@@ -10,7 +10,7 @@ import (
 
 	"github.com/ifhook/ifhook/ifhook/exit"
 	"github.com/ifhook/ifhook/ifhook/kernel"
-	"github.com/ifhook/ifhook/ifhook/nat"
+	"github.com/ifhook/ifhook/ifhook/nftable"
 	"github.com/ifhook/ifhook/ifhook/nstest"
 	"github.com/ifhook/ifhook/ifhook/policy"
 	"github.com/vishvananda/netlink"
@@ -64,14 +64,14 @@ func (f *failing) SetLink(index int, ch kernel.Change) error {
 	return f.Kernel.SetLink(index, ch)
 }
 
-func (f *failing) AddNAT(r nat.Rule) error {
+func (f *failing) AddNAT(r nftable.NAT) error {
 	if f.failNAT {
 		return errInjected
 	}
 	return f.Kernel.AddNAT(r)
 }
 
-func (f *failing) NATRules(bridge string) ([]nat.Rule, error) {
+func (f *failing) NATRules(bridge string) ([]nftable.NAT, error) {
 	if f.natErr != nil {
 		return nil, f.natErr
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/ifhook/ifhook/ifhook/exit"
 	"github.com/ifhook/ifhook/ifhook/kernel"
-	"github.com/ifhook/ifhook/ifhook/nat"
+	"github.com/ifhook/ifhook/ifhook/nftable"
 	"github.com/ifhook/ifhook/ifhook/plan"
 	"github.com/ifhook/ifhook/ifhook/policy"
 	"github.com/ifhook/ifhook/ifhook/rtnl"
@@ -173,7 +173,7 @@ func (r *recorder) SetSysctl(key, value string) error {
 	return r.Kernel.SetSysctl(key, value)
 }
 
-func (r *recorder) NATRules(bridge string) ([]nat.Rule, error) {
+func (r *recorder) NATRules(bridge string) ([]nftable.NAT, error) {
 	r.lookups++
 	return r.Kernel.NATRules(bridge)
 }
@@ -183,12 +183,12 @@ func (r *recorder) HasNATTable() (bool, error) {
 	return r.Kernel.HasNATTable()
 }
 
-func (r *recorder) AddNAT(rule nat.Rule) error {
+func (r *recorder) AddNAT(rule nftable.NAT) error {
 	r.change("AddNAT(%s)", rule.Comment())
 	return r.Kernel.AddNAT(rule)
 }
 
-func (r *recorder) DelNAT(rule nat.Rule) error {
+func (r *recorder) DelNAT(rule nftable.NAT) error {
 	r.change("DelNAT(%s)", rule.Comment())
 	return r.Kernel.DelNAT(rule)
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/ifhook/ifhook/ifhook/bridge"
 	"github.com/ifhook/ifhook/ifhook/exit"
 	"github.com/ifhook/ifhook/ifhook/kernel"
-	"github.com/ifhook/ifhook/ifhook/nat"
+	"github.com/ifhook/ifhook/ifhook/nftable"
 	"github.com/ifhook/ifhook/ifhook/nstest"
 	planpkg "github.com/ifhook/ifhook/ifhook/plan"
 	"github.com/ifhook/ifhook/ifhook/rtnl"
@@ -49,7 +49,7 @@ func routes(t *testing.T, ns *nstest.NS, dev string) []string {
 
 func natHas(t *testing.T, ns *nstest.NS, bridge string) bool {
 	t.Helper()
-	tb, err := nat.Open(ns.FD())
+	tb, err := nftable.Open(ns.FD())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestModelBadInput(t *testing.T) {
 		{"uplink enslaved elsewhere", "[bridges.b]\nmodel = \"bridged\"\nuplink = \"eth1\"\n", nil, "already a port of br-other"},
 		{"uplink is a bridge", "[bridges.b]\nmodel = \"bridged\"\nuplink = \"br-other\"\n", nil, "is itself a bridge"},
 		{"address taken", "[bridges.b]\nmodel = \"routed\"\naddress = \"192.0.2.1/24\"\n", nil, "192.0.2.1/24 of bridge b is already on eth0"},
-		{"nftables unavailable", "[bridges.b]\nmodel = \"nat\"\naddress = \"198.51.100.1/24\"\n", fmt.Errorf("%w: no nf_tables", nat.ErrUnavailable), "nftables is unavailable"},
+		{"nftables unavailable", "[bridges.b]\nmodel = \"nat\"\naddress = \"198.51.100.1/24\"\n", fmt.Errorf("%w: no nf_tables", nftable.ErrUnavailable), "nftables is unavailable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var wrap []func(kernel.Kernel) kernel.Kernel
@@ -347,8 +347,8 @@ func TestSetupRepairsAndStatus(t *testing.T) {
 		t.Fatalf("Status after setup: %+v, %v", sts, err)
 	}
 	// Someone flushes the ruleset; status shows it and setup repairs it.
-	tb, _ := nat.Open(ns.FD())
-	if err := tb.Delete(nat.Rule{Bridge: "br-nat", Subnet: netip.MustParsePrefix("192.0.2.0/24")}); err != nil {
+	tb, _ := nftable.Open(ns.FD())
+	if err := tb.Delete(nftable.NAT{Bridge: "br-nat", Subnet: netip.MustParsePrefix("192.0.2.0/24")}); err != nil {
 		t.Fatal(err)
 	}
 	sts, _ = h.Bridges.Status("br-nat")

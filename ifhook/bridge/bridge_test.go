@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/ifhook/ifhook/ifhook/exit"
 	"github.com/ifhook/ifhook/ifhook/kernel"
-	"github.com/ifhook/ifhook/ifhook/nat"
+	"github.com/ifhook/ifhook/ifhook/nftable"
 	"github.com/ifhook/ifhook/ifhook/plan"
 	"github.com/ifhook/ifhook/ifhook/policy"
 	"github.com/ifhook/ifhook/ifhook/state"
@@ -140,7 +140,7 @@ func TestPlanSetup(t *testing.T) {
 			"ip link set dev br-nat up",
 			"ip addr add 192.168.100.1/24 dev br-nat",
 			"sysctl -w net.ipv4.ip_forward=1",
-			nat.TableString() + `; nft add rule inet ifhook postrouting ip saddr 192.168.100.0/24 ip daddr != 192.168.100.0/24 oifname "eth1" masquerade comment "ifhook:br-nat 192.168.100.0/24"`,
+			nftable.TableString() + `; nft add rule inet ifhook postrouting ip saddr 192.168.100.0/24 ip daddr != 192.168.100.0/24 oifname "eth1" masquerade comment "ifhook:br-nat 192.168.100.0/24"`,
 		}},
 		{"bridged", []string{
 			"ip link add name br-lan address 52:54:00:aa:00:01 mtu 1500 type bridge stp_state 0 forward_delay 0",
@@ -361,8 +361,12 @@ func (d *dying) DelRoute(r kernel.Route) error {
 func (d *dying) SetSysctl(k, v string) error {
 	return d.change(func() error { return d.Kernel.SetSysctl(k, v) })
 }
-func (d *dying) AddNAT(r nat.Rule) error { return d.change(func() error { return d.Kernel.AddNAT(r) }) }
-func (d *dying) DelNAT(r nat.Rule) error { return d.change(func() error { return d.Kernel.DelNAT(r) }) }
+func (d *dying) AddNAT(r nftable.NAT) error {
+	return d.change(func() error { return d.Kernel.AddNAT(r) })
+}
+func (d *dying) DelNAT(r nftable.NAT) error {
+	return d.change(func() error { return d.Kernel.DelNAT(r) })
+}
 
 // run runs f, reporting whether the dying kernel killed it.
 func run(f func()) (died bool) {

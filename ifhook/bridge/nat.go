@@ -2,7 +2,7 @@ package bridge
 
 import (
 	"github.com/ifhook/ifhook/ifhook/kernel"
-	"github.com/ifhook/ifhook/ifhook/nat"
+	"github.com/ifhook/ifhook/ifhook/nftable"
 	"github.com/ifhook/ifhook/ifhook/plan"
 	"github.com/ifhook/ifhook/ifhook/policy"
 )
@@ -11,10 +11,10 @@ import (
 // ifhook's own nftables table.
 type natFeature struct{}
 
-func natRules(spec *policy.BridgeSpec) []nat.Rule {
-	var out []nat.Rule
+func natRules(spec *policy.BridgeSpec) []nftable.NAT {
+	var out []nftable.NAT
 	for _, subnet := range spec.NATSubnets() {
-		out = append(out, nat.Rule{Bridge: spec.Name, Subnet: subnet, OutIf: spec.Uplink, SNATTo: spec.SNATTo})
+		out = append(out, nftable.NAT{Bridge: spec.Name, Subnet: subnet, OutIf: spec.Uplink, SNATTo: spec.SNATTo})
 	}
 	return out
 }
@@ -25,7 +25,7 @@ func (natFeature) query(spec *policy.BridgeSpec, q *kernel.Query) {
 	}
 }
 
-func hasRule(m *kernel.Model, r nat.Rule) (bool, error) {
+func hasRule(m *kernel.Model, r nftable.NAT) (bool, error) {
 	rules, err := m.NATRules(r.Bridge)
 	for _, x := range rules {
 		if x.Comment() == r.Comment() {

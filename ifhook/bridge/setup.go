@@ -6,7 +6,7 @@ import (
 
 	"github.com/ifhook/ifhook/ifhook/exit"
 	"github.com/ifhook/ifhook/ifhook/kernel"
-	"github.com/ifhook/ifhook/ifhook/nat"
+	"github.com/ifhook/ifhook/ifhook/nftable"
 	"github.com/ifhook/ifhook/ifhook/plan"
 	"github.com/ifhook/ifhook/ifhook/policy"
 	"github.com/ifhook/ifhook/ifhook/state"
@@ -123,7 +123,7 @@ func hasAddBridge(rec *state.BridgeRecord) bool {
 
 // observeErr classifies a failure to observe what a plan needs.
 func observeErr(err error, spec *policy.BridgeSpec, pol *policy.Policy) error {
-	if errors.Is(err, nat.ErrUnavailable) {
+	if errors.Is(err, nftable.ErrUnavailable) {
 		return exit.New(exit.Unavailable, "bridge %s needs NAT, and nftables is unavailable: %w (%s)", spec.Name, err, where(pol, spec))
 	}
 	return exit.Sys(err, "observe %s", spec.Name)

@@ -24,7 +24,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/ifhook/ifhook/ifhook/nat"
+	"github.com/ifhook/ifhook/ifhook/nftable"
 	"github.com/ifhook/ifhook/ifhook/rtnl"
 	"golang.org/x/sys/unix"
 )
@@ -199,14 +199,14 @@ type Sysctls interface {
 // NAT reads and changes ifhook's nftables table (package nat).
 type NAT interface {
 	// NATRules lists ifhook's NAT rules of one bridge, or of all with "".
-	NATRules(bridge string) ([]nat.Rule, error)
+	NATRules(bridge string) ([]nftable.NAT, error)
 	// HasNATTable reports whether the table and its chain exist.
 	HasNATTable() (bool, error)
 	// AddNAT adds the rule (and the table and chain) unless it is there.
-	AddNAT(r nat.Rule) error
+	AddNAT(r nftable.NAT) error
 	// DelNAT removes the rule of r's bridge and subnet, and the table once
 	// it holds no rule; a missing rule is not an error.
-	DelNAT(r nat.Rule) error
+	DelNAT(r nftable.NAT) error
 }
 
 // Probe answers what planning and doctor ask of the host beyond its

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/ifhook/ifhook/ifhook/nat"
+	"github.com/ifhook/ifhook/ifhook/nftable"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,7 +27,7 @@ type Model struct {
 	addrs    []Addr
 	routes   []Route
 	sysctls  map[string]string
-	rules    []nat.Rule
+	rules    []nftable.NAT
 	natTable bool
 	wireless map[string]bool
 	managers map[string][]Manager
@@ -464,11 +464,11 @@ func (m *Model) natObserved() error {
 	return fmt.Errorf("nftables: %w", ErrNotObserved)
 }
 
-func (m *Model) NATRules(bridge string) ([]nat.Rule, error) {
+func (m *Model) NATRules(bridge string) ([]nftable.NAT, error) {
 	if err := m.natObserved(); err != nil {
 		return nil, err
 	}
-	var out []nat.Rule
+	var out []nftable.NAT
 	for _, r := range m.rules {
 		if bridge == "" || r.Bridge == bridge {
 			out = append(out, r)
@@ -479,7 +479,7 @@ func (m *Model) NATRules(bridge string) ([]nat.Rule, error) {
 
 func (m *Model) HasNATTable() (bool, error) { return m.natTable, m.natObserved() }
 
-func (m *Model) AddNAT(r nat.Rule) error {
+func (m *Model) AddNAT(r nftable.NAT) error {
 	if err := m.natObserved(); err != nil {
 		return err
 	}
@@ -498,12 +498,12 @@ func (m *Model) AddNAT(r nat.Rule) error {
 	return nil
 }
 
-func (m *Model) DelNAT(r nat.Rule) error {
+func (m *Model) DelNAT(r nftable.NAT) error {
 	if err := m.natObserved(); err != nil {
 		return err
 	}
 	n := len(m.rules)
-	m.rules = slices.DeleteFunc(m.rules, func(x nat.Rule) bool { return x.Comment() == r.Comment() })
+	m.rules = slices.DeleteFunc(m.rules, func(x nftable.NAT) bool { return x.Comment() == r.Comment() })
 	if len(m.rules) < n && len(m.rules) == 0 {
 		m.natTable = false
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/ifhook/ifhook/ifhook/internal/rawfile"
-	"github.com/ifhook/ifhook/ifhook/nat"
+	"github.com/ifhook/ifhook/ifhook/nftable"
 	"github.com/ifhook/ifhook/ifhook/rtnl"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -24,7 +24,7 @@ const maxDumpAttempts = 5
 type Real struct {
 	conn *rtnl.Conn
 	own  bool // Close closes conn
-	nat  *nat.Table
+	nat  *nftable.Table
 }
 
 var _ Kernel = (*Real)(nil)
@@ -304,11 +304,11 @@ func (k *Real) nsFD() int {
 	return -1
 }
 
-func (k *Real) table() (*nat.Table, error) {
+func (k *Real) table() (*nftable.Table, error) {
 	if k.nat != nil {
 		return k.nat, nil
 	}
-	t, err := nat.Open(k.nsFD())
+	t, err := nftable.Open(k.nsFD())
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +316,7 @@ func (k *Real) table() (*nat.Table, error) {
 	return t, nil
 }
 
-func (k *Real) NATRules(bridge string) ([]nat.Rule, error) {
+func (k *Real) NATRules(bridge string) ([]nftable.NAT, error) {
 	t, err := k.table()
 	if err != nil {
 		return nil, err
@@ -332,7 +332,7 @@ func (k *Real) HasNATTable() (bool, error) {
 	return t.Exists()
 }
 
-func (k *Real) AddNAT(r nat.Rule) error {
+func (k *Real) AddNAT(r nftable.NAT) error {
 	t, err := k.table()
 	if err != nil {
 		return err
@@ -344,7 +344,7 @@ func (k *Real) AddNAT(r nat.Rule) error {
 	return k.change(func() error { return t.Add(r) })
 }
 
-func (k *Real) DelNAT(r nat.Rule) error {
+func (k *Real) DelNAT(r nftable.NAT) error {
 	t, err := k.table()
 	if err != nil {
 		return err
@@ -356,7 +356,7 @@ func (k *Real) DelNAT(r nat.Rule) error {
 	return k.change(func() error { return t.Delete(r) })
 }
 
-func (k *Real) ForwardDropChains() ([]string, error) { return nat.ForwardDropChains(k.nsFD()) }
+func (k *Real) ForwardDropChains() ([]string, error) { return nftable.ForwardDropChains(k.nsFD()) }
 
 // siocgiwname is SIOCGIWNAME from linux/wireless.h.
 const siocgiwname = 0x8B01

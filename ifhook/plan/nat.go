@@ -5,22 +5,22 @@ import (
 
 	"github.com/ifhook/ifhook/ifhook/exit"
 	"github.com/ifhook/ifhook/ifhook/kernel"
-	"github.com/ifhook/ifhook/ifhook/nat"
+	"github.com/ifhook/ifhook/ifhook/nftable"
 )
 
 // AddNAT adds a bridge's NAT rule to ifhook's nftables table; MakesTable
 // says the table and its chain come with it (for the commands shown).
 type AddNAT struct {
-	Rule       nat.Rule
+	Rule       nftable.NAT
 	MakesTable bool
 }
 
 // DelNAT removes a bridge's NAT rule (and the table, with its last rule).
-type DelNAT struct{ Rule nat.Rule }
+type DelNAT struct{ Rule nftable.NAT }
 
 func (s *AddNAT) String() string {
 	if s.MakesTable {
-		return nat.TableString() + "; " + s.Rule.String()
+		return nftable.TableString() + "; " + s.Rule.String()
 	}
 	return s.Rule.String()
 }
@@ -36,7 +36,7 @@ func natErr(err error, s Step, what string) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, nat.ErrUnavailable):
+	case errors.Is(err, nftable.ErrUnavailable):
 		return exit.New(exit.Unavailable, "%s%s: %w", what, s, err)
 	}
 	return exit.Sys(err, "%s%s", what, s)

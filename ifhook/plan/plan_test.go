@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/ifhook/ifhook/ifhook/exit"
 	"github.com/ifhook/ifhook/ifhook/kernel"
-	"github.com/ifhook/ifhook/ifhook/nat"
+	"github.com/ifhook/ifhook/ifhook/nftable"
 	"golang.org/x/sys/unix"
 )
 
@@ -170,7 +170,7 @@ func TestAllStopsOnSignal(t *testing.T) {
 		&AddBridge{Name: "br0"},
 		&SetLink{Link: New("br0"), To: Attrs{Up: Flag(true)}, From: Attrs{Up: Flag(false)}},
 		&SetSysctl{Key: kernel.IPv4Forward, Value: "1", Old: "0"},
-		&AddNAT{Rule: nat.Rule{Bridge: "br0", Subnet: netip.MustParsePrefix("192.0.2.0/24")}},
+		&AddNAT{Rule: nftable.NAT{Bridge: "br0", Subnet: netip.MustParsePrefix("192.0.2.0/24")}},
 	}
 	j := &journal{}
 	err := (&Applier{Kernel: m, Stop: stop}).All("setup br0", steps, j)
@@ -220,7 +220,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		&DelRoute{Link: LinkRef{Name: "eth0", Index: 2}, Route: kernel.Route{Gw: netip.MustParseAddr("198.51.100.1"), Metric: 100, Table: 254, Protocol: 3}},
 		&AddRoute{Link: New("br0"), Route: kernel.Route{Dst: netip.MustParsePrefix("2001:db8:1::/48"), Gw: netip.MustParseAddr("2001:db8::2"), Table: 200, IPv6: true, Flags: unix.RTNH_F_ONLINK}},
 		&SetSysctl{Key: kernel.IPv6Forward, Value: "1", Old: "0"},
-		&AddNAT{Rule: nat.Rule{Bridge: "br0", Subnet: netip.MustParsePrefix("192.0.2.0/24"), OutIf: "eth0", SNATTo: netip.MustParseAddr("198.51.100.7")}},
+		&AddNAT{Rule: nftable.NAT{Bridge: "br0", Subnet: netip.MustParsePrefix("192.0.2.0/24"), OutIf: "eth0", SNATTo: netip.MustParseAddr("198.51.100.7")}},
 	}
 	for _, s := range steps {
 		line := s.Encode(refs)

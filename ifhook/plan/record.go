@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/ifhook/ifhook/ifhook/kernel"
-	"github.com/ifhook/ifhook/ifhook/nat"
+	"github.com/ifhook/ifhook/ifhook/nftable"
 	"github.com/ifhook/ifhook/ifhook/policy"
 	"golang.org/x/sys/unix"
 )
@@ -415,7 +415,7 @@ func Decode(line string) (Recorded, error) {
 		}
 		s = v
 	case "nat-add":
-		r := nat.Rule{Bridge: p.name("bridge"), Subnet: p.prefix("subnet", true), SNATTo: p.addr("snat")}
+		r := nftable.NAT{Bridge: p.name("bridge"), Subnet: p.prefix("subnet", true), SNATTo: p.addr("snat")}
 		if v, ok := p.take("oif", false); ok {
 			if err := policy.ValidIfName(v); err != nil {
 				p.fail("oif", "%v", err)

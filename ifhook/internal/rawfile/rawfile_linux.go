@@ -234,7 +234,18 @@ func TempName(name string, pid int) string { return name + ":" + strconv.Itoa(pi
 // old contents or the new, never half, and nothing planted in the directory
 // is followed. With sync, the data reaches the disk before the rename.
 func (d *Dir) WriteAtomic(name string, data []byte, perm uint32, sync bool) error {
-	tmp := TempName(name, os.Getpid())
+	return d.writeVia(name, TempName(name, os.Getpid()), data, perm, sync, false)
+}
+
+// WriteAtomicHidden is WriteAtomic through a temporary file whose name
+// starts with a dot (".NAME:PID.tmp"), and with exactly mode perm, whatever
+// the umask: for a directory another program watches (dnsmasq's
+// dhcp-hostsdir reads every new file but dotfiles, as its own user).
+func (d *Dir) WriteAtomicHidden(name string, data []byte, perm uint32) error {
+	return d.writeVia(name, "."+TempName(name, os.Getpid()), data, perm, false, true)
+}
+
+func (d *Dir) writeVia(name, tmp string, data []byte, perm uint32, sync, chmod bool) error {
 	const flags = unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	fd, err := openRetry(d.fd, tmp, flags, perm)
 	if err == unix.EEXIST {
@@ -246,6 +257,13 @@ func (d *Dir) WriteAtomic(name string, data []byte, perm uint32, sync bool) erro
 	if err != nil {
 		return pathErr("create", d.join(tmp), err)
 	}
+	if chmod {
+		if err := unix.Fchmod(fd, perm); err != nil {
+			unix.Close(fd)
+			_ = unix.Unlinkat(d.fd, tmp, 0)
+			return pathErr("chmod", d.join(tmp), err)
+		}
+	}
 	if err := writeClose(fd, d.join(tmp), data, sync); err != nil {
 		_ = unix.Unlinkat(d.fd, tmp, 0)
 		return err
@@ -253,6 +271,14 @@ func (d *Dir) WriteAtomic(name string, data []byte, perm uint32, sync bool) erro
 	if err := unix.Renameat(d.fd, tmp, d.fd, name); err != nil {
 		_ = unix.Unlinkat(d.fd, tmp, 0)
 		return pathErr("rename", d.join(name), err)
+	}
+	return nil
+}
+
+// Chmod sets the directory's own mode (umask made it narrower).
+func (d *Dir) Chmod(perm uint32) error {
+	if err := unix.Fchmod(d.fd, perm); err != nil {
+		return pathErr("chmod", d.path, err)
 	}
 	return nil
 }

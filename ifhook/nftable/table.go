@@ -1,10 +1,17 @@
-// Package nat keeps the source NAT rules of ifhook's nat bridges in an
-// nftables table of ifhook's own ("inet ifhook"), so they never collide with
-// firewalld's, libvirt's, Docker's or the admin's rules, and removing
-// ifhook's is removing that table's rules. Each rule carries the comment
-// "ifhook:BRIDGE SUBNET", which is how ifhook finds it again: adding is
-// idempotent and deleting removes exactly the bridge's rules.
-package nat
+// Package nftable keeps ifhook's rules in an nftables table of its own
+// ("inet ifhook"), so they never collide with firewalld's, libvirt's,
+// Docker's or the admin's rules, and removing ifhook's is removing that
+// table's rules. Two kinds live there:
+//
+//   - NAT: the source NAT of a nat bridge's IPv4 subnet, in the postrouting
+//     chain, commented "ifhook:BRIDGE SUBNET";
+//   - Services: what a bridge's DHCP and DNS server needs (services.go), in
+//     the input and output chains, commented "ifhook:BRIDGE dhcp".
+//
+// The comment is how ifhook finds a rule again: adding is idempotent,
+// deleting removes exactly the bridge's rules, and the table goes with the
+// last rule of either kind.
+package nftable
 
 import (
 	"errors"
@@ -24,8 +31,14 @@ const (
 	ChainName = "postrouting"
 )
 
-// Rule is the source NAT of one bridge's IPv4 subnet.
-type Rule struct {
+// InputChain and OutputChain are the filter chains of the Services rules.
+const (
+	InputChain  = "input"
+	OutputChain = "output"
+)
+
+// NAT is the source NAT of one bridge's IPv4 subnet.
+type NAT struct {
 	Bridge string
 	Subnet netip.Prefix // the guests' subnet (masked)
 	OutIf  string       // only traffic leaving through this interface; "" = any
@@ -34,7 +47,7 @@ type Rule struct {
 }
 
 // String renders the rule as the nft(8) command that would add it.
-func (r Rule) String() string {
+func (r NAT) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "nft add rule inet %s %s ip saddr %s ip daddr != %s", TableName, ChainName, r.Subnet, r.Subnet)
 	if r.OutIf != "" {
@@ -51,7 +64,7 @@ func (r Rule) String() string {
 
 // DeleteString renders the nft(8) command that deletes the rule: by its
 // handle, which is how nft names a rule.
-func (r Rule) DeleteString() string {
+func (r NAT) DeleteString() string {
 	if r.Handle == 0 {
 		return fmt.Sprintf("nft delete rule inet %s %s handle ? # the rule commented %q", TableName, ChainName, r.Comment())
 	}
@@ -65,16 +78,19 @@ func TableString() string {
 }
 
 // Comment tags a rule with its bridge and subnet: "ifhook:br0 192.168.1.0/24".
-func (r Rule) Comment() string { return "ifhook:" + r.Bridge + " " + r.Subnet.Masked().String() }
+func (r NAT) Comment() string { return "ifhook:" + r.Bridge + " " + r.Subnet.Masked().String() }
 
-// parseComment returns the bridge and subnet a comment names, or false if
-// the rule is not ifhook's.
+// parseComment returns the bridge and subnet a NAT rule's comment names, or
+// false if the rule is not one of ifhook's NAT rules.
 func parseComment(comment string) (bridge string, subnet netip.Prefix, ok bool) {
 	rest, ok := strings.CutPrefix(comment, "ifhook:")
 	if !ok {
 		return "", netip.Prefix{}, false
 	}
 	bridge, sub, _ := strings.Cut(rest, " ")
+	if sub == servicesTag {
+		return "", netip.Prefix{}, false
+	}
 	subnet, _ = netip.ParsePrefix(sub)
 	return bridge, subnet, bridge != ""
 }
@@ -86,9 +102,10 @@ var ErrUnavailable = errors.New("nftables unavailable")
 // Table is a connection to ifhook's nftables table in one network
 // namespace.
 type Table struct {
-	conn  *nftables.Conn
-	table *nftables.Table
-	chain *nftables.Chain
+	conn          *nftables.Conn
+	table         *nftables.Table
+	chain         *nftables.Chain // postrouting, for NAT
+	input, output *nftables.Chain // for Services
 }
 
 // Open connects to nftables in the namespace nsfd (-1: the process's own).
@@ -98,6 +115,7 @@ func Open(nsfd int) (*Table, error) {
 		return nil, err
 	}
 	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
+	accept := nftables.ChainPolicyAccept
 	return &Table{
 		conn:  conn,
 		table: t,
@@ -108,13 +126,17 @@ func Open(nsfd int) (*Table, error) {
 			Hooknum:  nftables.ChainHookPostrouting,
 			Priority: nftables.ChainPriorityNATSource,
 		},
+		input: &nftables.Chain{Name: InputChain, Table: t, Type: nftables.ChainTypeFilter,
+			Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter, Policy: &accept},
+		output: &nftables.Chain{Name: OutputChain, Table: t, Type: nftables.ChainTypeFilter,
+			Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityFilter, Policy: &accept},
 	}, nil
 }
 
-// rules returns the kernel's rules of ifhook's chain that carry an ifhook
-// comment, with the rule each stands for.
-func (t *Table) rules() ([]*nftables.Rule, []Rule, error) {
-	raw, err := t.conn.GetRules(t.table, t.chain)
+// tagged returns the rules of one of ifhook's chains that carry an ifhook
+// comment, with the comments.
+func (t *Table) tagged(c *nftables.Chain) ([]*nftables.Rule, []string, error) {
+	raw, err := t.conn.GetRules(t.table, c)
 	if errors.Is(err, unix.ENOENT) {
 		return nil, nil, nil // no table or chain yet
 	}
@@ -122,14 +144,63 @@ func (t *Table) rules() ([]*nftables.Rule, []Rule, error) {
 		return nil, nil, classify(fmt.Errorf("list nftables rules: %w", err))
 	}
 	var keep []*nftables.Rule
-	var out []Rule
+	var comments []string
 	for _, r := range raw {
 		c, _ := userdata.GetString(r.UserData, userdata.TypeComment)
-		b, subnet, ok := parseComment(c)
+		if !strings.HasPrefix(c, "ifhook:") {
+			continue
+		}
+		keep = append(keep, r)
+		comments = append(comments, c)
+	}
+	return keep, comments, nil
+}
+
+// deleteTagged removes, in one transaction, the rules of ifhook's chains
+// whose comment is comment, and the table when no rule of ifhook's is
+// left in it. It reports whether there was anything to delete.
+func (t *Table) deleteTagged(comment string) (bool, error) {
+	left, deleted := 0, 0
+	for _, c := range []*nftables.Chain{t.chain, t.input, t.output} {
+		raw, comments, err := t.tagged(c)
+		if err != nil {
+			return false, err
+		}
+		for i, x := range comments {
+			if x != comment {
+				left++
+				continue
+			}
+			if err := t.conn.DelRule(raw[i]); err != nil {
+				return false, err
+			}
+			deleted++
+		}
+	}
+	if deleted == 0 {
+		return false, nil
+	}
+	if left == 0 {
+		t.conn.DelTable(t.table)
+	}
+	return true, t.conn.Flush()
+}
+
+// rules returns the kernel's rules of ifhook's chain that carry an ifhook
+// comment, with the rule each stands for.
+func (t *Table) rules() ([]*nftables.Rule, []NAT, error) {
+	raw, comments, err := t.tagged(t.chain)
+	if err != nil {
+		return nil, nil, err
+	}
+	var keep []*nftables.Rule
+	var out []NAT
+	for i, r := range raw {
+		b, subnet, ok := parseComment(comments[i])
 		if !ok {
 			continue
 		}
-		rule := Rule{Bridge: b, Subnet: subnet, Handle: r.Handle}
+		rule := NAT{Bridge: b, Subnet: subnet, Handle: r.Handle}
 		decode(&rule, r.Exprs)
 		keep = append(keep, r)
 		out = append(out, rule)
@@ -138,9 +209,9 @@ func (t *Table) rules() ([]*nftables.Rule, []Rule, error) {
 }
 
 // List returns ifhook's rules of bridge (all bridges when "").
-func (t *Table) List(bridge string) ([]Rule, error) {
+func (t *Table) List(bridge string) ([]NAT, error) {
 	_, all, err := t.rules()
-	var out []Rule
+	var out []NAT
 	for _, r := range all {
 		if bridge == "" || r.Bridge == bridge {
 			out = append(out, r)
@@ -164,7 +235,7 @@ func (t *Table) Exists() (bool, error) {
 }
 
 // Has reports whether the rule for r's bridge and subnet is there.
-func (t *Table) Has(r Rule) (bool, error) {
+func (t *Table) Has(r NAT) (bool, error) {
 	_, all, err := t.rules()
 	for _, x := range all {
 		if x.Comment() == r.Comment() {
@@ -176,7 +247,7 @@ func (t *Table) Has(r Rule) (bool, error) {
 
 // Add adds the rule in one transaction with the table and chain (which
 // nftables keeps if they are there).
-func (t *Table) Add(r Rule) error {
+func (t *Table) Add(r NAT) error {
 	if !r.Subnet.Addr().Is4() {
 		return fmt.Errorf("NAT of %s: only IPv4 subnets are translated", r.Subnet)
 	}
@@ -192,29 +263,8 @@ func (t *Table) Add(r Rule) error {
 
 // Delete removes the rules of r's bridge and subnet, and the table once it
 // holds no rule of ifhook's, in one transaction.
-func (t *Table) Delete(r Rule) error {
-	raw, all, err := t.rules()
-	if err != nil {
-		return err
-	}
-	left, deleted := 0, 0
-	for i, x := range all {
-		if x.Comment() != r.Comment() {
-			left++
-			continue
-		}
-		if err := t.conn.DelRule(raw[i]); err != nil {
-			return fmt.Errorf("delete NAT rule of %s: %w", r.Bridge, err)
-		}
-		deleted++
-	}
-	if deleted == 0 {
-		return nil
-	}
-	if left == 0 {
-		t.conn.DelTable(t.table)
-	}
-	if err := t.conn.Flush(); err != nil {
+func (t *Table) Delete(r NAT) error {
+	if _, err := t.deleteTagged(r.Comment()); err != nil {
 		return classify(fmt.Errorf("delete NAT rule of %s: %w", r.Bridge, err))
 	}
 	return nil
@@ -242,7 +292,7 @@ func classify(err error) error {
 
 // exprs builds: meta nfproto ipv4 ip saddr SUBNET ip daddr != SUBNET
 // [oifname OUT] masquerade|snat ip to ADDR
-func exprs(r Rule) []expr.Any {
+func exprs(r NAT) []expr.Any {
 	net := r.Subnet.Masked()
 	addr := net.Addr().As4()
 	mask := prefixMask(net.Bits())
@@ -292,11 +342,33 @@ func prefixMask(bits int) []byte {
 	return m
 }
 
+// Hooks ForwardDropChains and DropChains look at.
+const (
+	HookForward = "forward"
+	HookInput   = "input"
+)
+
 // ForwardDropChains lists the base chains on the forward hook, in any
 // table, whose policy is drop, as "FAMILY TABLE CHAIN". With br_netfilter
 // loaded, bridged guest traffic passes these chains and is dropped (Docker
 // sets FORWARD to drop). Chains of iptables-legacy are not visible here.
-func ForwardDropChains(nsfd int) ([]string, error) {
+func ForwardDropChains(nsfd int) ([]string, error) { return DropChains(nsfd, HookForward) }
+
+// DropChains lists the base chains on hook (HookForward, HookInput), in
+// any table and family, whose policy is drop, as "FAMILY TABLE CHAIN". On
+// the input hook, such a chain (firewalld's, ufw's) drops the DHCP and DNS
+// queries guests send the bridge unless it accepts them itself: an accept
+// in ifhook's own table does not override another table's drop.
+func DropChains(nsfd int, hook string) ([]string, error) {
+	var want nftables.ChainHook
+	switch hook {
+	case HookForward:
+		want = *nftables.ChainHookForward
+	case HookInput:
+		want = *nftables.ChainHookInput
+	default:
+		return nil, fmt.Errorf("no hook %q", hook)
+	}
 	conn, err := connect(nsfd)
 	if err != nil {
 		return nil, err
@@ -307,8 +379,11 @@ func ForwardDropChains(nsfd int) ([]string, error) {
 	}
 	var out []string
 	for _, c := range chains {
-		if c.Hooknum == nil || *c.Hooknum != *nftables.ChainHookForward || c.Policy == nil || *c.Policy != nftables.ChainPolicyDrop {
+		if c.Hooknum == nil || *c.Hooknum != want || c.Policy == nil || *c.Policy != nftables.ChainPolicyDrop {
 			continue
+		}
+		if c.Table.Family == nftables.TableFamilyNetdev {
+			continue // netdev's hooks are ingress and egress, numbered alike
 		}
 		out = append(out, fmt.Sprintf("%s %s %s", familyName(c.Table.Family), c.Table.Name, c.Name))
 	}
@@ -337,7 +412,7 @@ type Matched struct {
 
 // Match decodes what the kernel's copy of a rule matches, to check it
 // against its comment (tests, doctor).
-func (t *Table) Match(r Rule) (Matched, error) {
+func (t *Table) Match(r NAT) (Matched, error) {
 	raw, all, err := t.rules()
 	if err != nil {
 		return Matched{}, err
@@ -381,7 +456,7 @@ func match(es []expr.Any) Matched {
 
 // decode fills in the parts of r its comment does not say, from the
 // rule's expressions: the output interface and the SNAT address.
-func decode(r *Rule, es []expr.Any) {
+func decode(r *NAT, es []expr.Any) {
 	for i, e := range es {
 		switch e := e.(type) {
 		case *expr.Meta:
