@@ -44,6 +44,11 @@ type BridgeSpec struct {
 	MTU             int // 0: the kernel's (or, bridged, the uplink's)
 	RemoveWhenEmpty bool
 	WaitForwarding  bool // ifup waits until a new port forwards when STP is on
+	// DHCP is the [bridges.NAME.dhcp] table: dnsmasq serves DHCP, DNS and
+	// router advertisements on the bridge (nil: no table, no dnsmasq).
+	DHCP *DHCPSpec
+	// Hosts are the [[bridges.NAME.host]] reservations.
+	Hosts []HostSpec
 }
 
 // Families returns the address families the bridge routes: "ipv4",
@@ -93,7 +98,7 @@ func (p *Policy) BridgeNames() []string {
 	return names
 }
 
-var bridgeKeys = []string{"model", "address", "uplink", "snat_to", "stp", "forward_delay", "mtu", "remove_when_empty", "wait_forwarding"}
+var bridgeKeys = []string{"model", "address", "uplink", "snat_to", "stp", "forward_delay", "mtu", "remove_when_empty", "wait_forwarding", "dhcp", "host"}
 
 func (d *decoder) bridge(name string, t *table) *BridgeSpec {
 	b := &BridgeSpec{Name: name, Line: d.lines.Line(t.path), WaitForwarding: true}
@@ -150,8 +155,14 @@ func (d *decoder) bridge(name string, t *table) *BridgeSpec {
 	}
 	b.RemoveWhenEmpty, _ = t.boolean("remove_when_empty", false)
 	b.WaitForwarding, _ = t.boolean("wait_forwarding", true)
-	t.done(bridgeKeys...)
 	d.checkBridge(b, t)
+	if validModel(b.Model) {
+		d.dhcp(b, t)
+	} else {
+		t.get("dhcp")
+		t.get("host")
+	}
+	t.done(bridgeKeys...)
 	return b
 }
 
@@ -205,8 +216,8 @@ func (d *decoder) checkBridge(b *BridgeSpec, t *table) {
 	_, hasSNAT := t.m["snat_to"]
 	switch b.Model {
 	case Isolated:
-		if hasAddr {
-			d.problem(t.key("address"), "an isolated bridge has no address (guests reach each other only); use model = \"routed\" or \"nat\" to give the host one")
+		if _, hasDHCP := t.m["dhcp"]; hasAddr && !hasDHCP {
+			d.problem(t.key("address"), "an isolated bridge has no address (guests reach each other only) unless it serves DHCP ([bridges.%s.dhcp]); use model = \"routed\" or \"nat\" to route for the guests", b.Name)
 		}
 		if hasUplink {
 			d.problem(t.key("uplink"), "an isolated bridge has no uplink; use model = \"bridged\" to put guests on the uplink's LAN")
