@@ -6,53 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ifhook/ifhook/ifhook/nstest"
-	"github.com/vishvananda/netlink"
 )
-
-// dnsmasqPath is Debian's dnsmasq-base (Fedora: dnsmasq). Without it the
-// tests that need a real DHCP server skip, or fail under CI.
-func dnsmasqPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("dnsmasq is not installed (Debian: dnsmasq-base), and CI is set")
-	}
-	t.Skip("dnsmasq is not installed (Debian: dnsmasq-base)")
-	return ""
-}
-
-// startBackground starts cmd in ns and stops it (by its pid) when the test
-// ends.
-func startBackground(t *testing.T, ns *nstest.NS, cmd *exec.Cmd) {
-	t.Helper()
-	if err := ns.Start(cmd); err != nil {
-		t.Fatalf("start %s: %v", cmd.Path, err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-}
-
-// udhcpcScript configures the lease as a DHCP client's script does, the
-// address with the lease's lifetime and the default route proto dhcp.
-const udhcpcScript = `#!/bin/sh
-case "$1" in
-bound|renew)
-	ip addr replace "$ip/$mask" dev "$interface" valid_lft "${lease:-3600}" preferred_lft "${lease:-3600}"
-	[ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface" proto dhcp
-	;;
-esac
-exit 0
-`
 
 // TestBridgedRefusesDHCPUplink: a host whose NIC has its address from a
 // real DHCP server (dnsmasq on the LAN), through a real client (busybox
@@ -61,28 +18,16 @@ exit 0
 // host keeps its lease and its LAN. Without the client, the lease alone
 // (an address with a lifetime) is refused the same way.
 func TestBridgedRefusesDHCPUplink(t *testing.T) {
-	dnsmasq := dnsmasqPath(t)
+	dnsmasq := nstest.Dnsmasq(t)
 	policyText := "bridge = \"br-lan\"\n[bridges.br-lan]\nmodel = \"bridged\"\nuplink = \"eth0\"\n"
 	e := newEnv(t, policyText)
 	lan := peerNS(t, e.ns, "eth0", nil, "lan0", []string{"198.51.100.1/24"})
 	dir := t.TempDir()
-	startBackground(t, lan, exec.Command(dnsmasq, "--no-daemon", "--conf-file=/dev/null", "--port=0", "--user=root",
+	lan.StartBackground(t, exec.Command(dnsmasq, "--no-daemon", "--conf-file=/dev/null", "--port=0", "--user=root",
 		"--interface=lan0", "--bind-interfaces", "--dhcp-range=198.51.100.100,198.51.100.150,1h",
 		"--dhcp-option=3,198.51.100.1", "--dhcp-leasefile="+filepath.Join(dir, "leases"), "--pid-file="))
-	script := filepath.Join(dir, "udhcpc.script")
-	if err := os.WriteFile(script, []byte(udhcpcScript), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	client := exec.Command("/bin/busybox", "udhcpc", "-f", "-i", "eth0", "-s", script, "-t", "10", "-T", "1")
-	startBackground(t, e.ns, client)
-	deadline := time.Now().Add(20 * time.Second)
-	for len(e.ns.Addrs(t, "eth0", netlink.FAMILY_V4)) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("udhcpc got no lease from dnsmasq")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	lease := e.ns.Addrs(t, "eth0", netlink.FAMILY_V4)
+	client, addr := e.ns.DHCPClient(t, "eth0")
+	lease := []string{addr}
 	before := wholeState(t, e.ns)
 
 	check := func(wants ...string) {

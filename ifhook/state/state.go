@@ -95,8 +95,11 @@ func dirErr(path string, err error) error {
 	return exit.New(exit.State, "state directory %s: %w", path, err)
 }
 
-// check refuses a directory another user could write to: records there
-// could be forged, and files planted.
+// CheckDir refuses a directory another user could write to: records there
+// could be forged, and files planted. It must be root's or the caller's,
+// and writable by neither its group nor others.
+func CheckDir(dir *rawfile.Dir) error { return check(dir) }
+
 func check(dir *rawfile.Dir) error {
 	st, err := dir.Stat()
 	if err != nil {

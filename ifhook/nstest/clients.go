@@ -1,0 +1,106 @@
+package nstest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+)
+
+// Dnsmasq returns the path of dnsmasq (Debian's dnsmasq-base, Fedora's
+// dnsmasq). Without it the test skips, or fails under CI.
+func Dnsmasq(tb testing.TB) string {
+	tb.Helper()
+	for _, p := range []string{"/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		tb.Fatal("dnsmasq is not installed (Debian: dnsmasq-base), and CI is set")
+	}
+	tb.Skip("dnsmasq is not installed (Debian: dnsmasq-base)")
+	return ""
+}
+
+// Busybox is busybox-static's binary, for its DHCP client and nslookup.
+func Busybox(tb testing.TB) string {
+	tb.Helper()
+	const p = "/bin/busybox"
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		tb.Fatal("busybox is not installed (Debian: busybox-static), and CI is set")
+	}
+	tb.Skip("busybox is not installed (Debian: busybox-static)")
+	return ""
+}
+
+// Peer makes a second namespace joined to ns by a veth pair: hostIf in
+// ns, peerIf in the new one, both up.
+func (ns *NS) Peer(tb testing.TB, hostIf, peerIf string) *NS {
+	tb.Helper()
+	p := New(tb)
+	ns.AddVeth(tb, hostIf, peerIf)
+	if err := ns.Handle.LinkSetNsFd(ns.Link(tb, peerIf), p.FD()); err != nil {
+		tb.Fatalf("move %s into the peer namespace: %v", peerIf, err)
+	}
+	ns.SetUp(tb, hostIf)
+	p.SetUp(tb, peerIf)
+	return p
+}
+
+// StartBackground starts cmd in ns and ends it (by its pid) when the test
+// ends.
+func (ns *NS) StartBackground(tb testing.TB, cmd *exec.Cmd) {
+	tb.Helper()
+	if err := ns.Start(cmd); err != nil {
+		tb.Fatalf("start %s: %v", cmd.Path, err)
+	}
+	tb.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+}
+
+// UDHCPCScript configures a lease as a DHCP client's script does: the
+// address with the lease's lifetime, and the default route (proto dhcp)
+// when the server sent a router.
+const UDHCPCScript = `#!/bin/sh
+case "$1" in
+bound|renew)
+	ip addr replace "$ip/$mask" dev "$interface" valid_lft "${lease:-3600}" preferred_lft "${lease:-3600}"
+	[ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface" proto dhcp
+	;;
+esac
+exit 0
+`
+
+// DHCPClient runs busybox udhcpc on ifname in ns until the test ends
+// (extra: more udhcpc arguments) and waits for the address it leases,
+// which it returns ("A/N").
+func (ns *NS) DHCPClient(tb testing.TB, ifname string, extra ...string) (*exec.Cmd, string) {
+	tb.Helper()
+	bb := Busybox(tb)
+	script := filepath.Join(tb.TempDir(), "udhcpc.script")
+	if err := os.WriteFile(script, []byte(UDHCPCScript), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	args := append([]string{"udhcpc", "-f", "-i", ifname, "-s", script, "-t", "20", "-T", "1"}, extra...)
+	cmd := exec.Command(bb, args...)
+	ns.StartBackground(tb, cmd)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if a := ns.Addrs(tb, ifname, netlink.FAMILY_V4); len(a) > 0 {
+			return cmd, a[0]
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("udhcpc on %s got no lease", ifname)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
