@@ -21,9 +21,11 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/ifhook/ifhook/ifhook/dnsmasq"
 	"github.com/ifhook/ifhook/ifhook/escape"
 	"github.com/ifhook/ifhook/ifhook/exit"
 	"github.com/ifhook/ifhook/ifhook/kernel"
@@ -58,6 +60,9 @@ type Manager struct {
 	// applied (nil: nothing; see plan.Signals). The manager's plans are
 	// many steps: they are stopped between two.
 	Signals *plan.Signals
+	// DHCP reads what status shows of the bridges' dnsmasqs beyond the
+	// kernel's model (sockets, log); nil: status shows less.
+	DHCP *dnsmasq.Runner
 }
 
 func (m *Manager) now() time.Time {
@@ -199,7 +204,13 @@ func (j *setupJournal) with(pending bool, refs *plan.Refs) *state.BridgeRecord {
 	r := j.base
 	r.Steps = append([]state.StepLine(nil), j.base.Steps...)
 	for _, s := range j.p.Steps {
-		r.Steps = append(r.Steps, state.StepLine{Pending: pending, Line: s.(plan.Recorded).Encode(refs)})
+		line := s.(plan.Recorded).Encode(refs)
+		if !pending && slices.ContainsFunc(j.base.Steps, func(l state.StepLine) bool { return !l.Pending && l.Line == line }) {
+			// Done before (a dead dnsmasq started again): once is enough
+			// for teardown, and the record stays its size.
+			continue
+		}
+		r.Steps = append(r.Steps, state.StepLine{Pending: pending, Line: line})
 	}
 	return &r
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +85,19 @@ uplink = "eth1"
 model = "bridged"
 uplink = "eth0"
 `
+	natDHCPPolicy = `
+[bridges.br-dh]
+model = "nat"
+address = ["192.168.110.1/24", "fd00:110::1/64"]
+[bridges.br-dh.dhcp]
+`
+	isolatedDHCPPolicy = `
+[bridges.br-idh]
+model = "isolated"
+address = "192.168.120.1/24"
+[bridges.br-idh.dhcp]
+domain = ""
+`
 )
 
 var models = []struct{ name, bridge, policy string }{
@@ -91,6 +105,8 @@ var models = []struct{ name, bridge, policy string }{
 	{"routed", "br-rt", routedPolicy},
 	{"nat", "br-nat", natPolicy},
 	{"bridged", "br-lan", bridgedPolicy},
+	{"nat-dhcp", "br-dh", natDHCPPolicy},
+	{"isolated-dhcp", "br-idh", isolatedDHCPPolicy},
 }
 
 func parse(t *testing.T, text string) *policy.Policy {
@@ -367,6 +383,18 @@ func (d *dying) AddNAT(r nftable.NAT) error {
 func (d *dying) DelNAT(r nftable.NAT) error {
 	return d.change(func() error { return d.Kernel.DelNAT(r) })
 }
+func (d *dying) AddServices(r nftable.Services) error {
+	return d.change(func() error { return d.Kernel.AddServices(r) })
+}
+func (d *dying) DelServices(r nftable.Services) error {
+	return d.change(func() error { return d.Kernel.DelServices(r) })
+}
+func (d *dying) StartDHCPServer(b string, conf []byte) error {
+	return d.change(func() error { return d.Kernel.StartDHCPServer(b, conf) })
+}
+func (d *dying) StopDHCPServer(b string) error {
+	return d.change(func() error { return d.Kernel.StopDHCPServer(b) })
+}
 
 // run runs f, reporting whether the dying kernel killed it.
 func run(f func()) (died bool) {
@@ -538,7 +566,7 @@ func TestTeardownRefusesGuests(t *testing.T) {
 // setup leaves nothing to do, and tearing everything down gives back the
 // host as it was.
 func TestRandomReplay(t *testing.T) {
-	pol := parse(t, isolatedPolicy+routedPolicy+natPolicy+`
+	pol := parse(t, isolatedPolicy+routedPolicy+natPolicy+natDHCPPolicy+isolatedDHCPPolicy+`
 [bridges.br-lan]
 model = "bridged"
 uplink = "eth0"
@@ -578,6 +606,7 @@ uplink = "eth0"
 				if br, err := k.LinkByName(name); err == nil {
 					trail = append(trail, "delete "+name+" by hand")
 					k.DeleteLink(br.Index)
+					k.KillDHCPServer(name) // and its dnsmasq dies too, as if killed
 				}
 			}
 		}
@@ -600,5 +629,94 @@ uplink = "eth0"
 		if diff := cmp.Diff(before, k.Dump()); diff != "" {
 			t.Fatalf("seed %d %v: left (-before +after):\n%s", seed, trail, diff)
 		}
+	}
+}
+
+// TestDHCPSetup: a bridge with a dhcp table gets its rules and then its
+// dnsmasq, last; a dead one is started again, a changed configuration
+// restarts it, and teardown stops it first. Without dnsmasq, or when it
+// refuses to start, setup fails with nothing left.
+func TestDHCPSetup(t *testing.T) {
+	k := host()
+	before := k.Dump()
+	pol := parse(t, natDHCPPolicy)
+	m, _ := manager(t, k, pol, filepath.Join(t.TempDir(), "state"))
+	plans, err := m.Setup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := plans[0].Lines()
+	n := len(lines)
+	if n < 3 || !strings.HasPrefix(lines[n-2], "nft add chain inet ifhook input") || lines[n-1] != "dnsmasq --conf-file=/run/ifhook/dnsmasq/br-dh.conf" {
+		t.Fatalf("setup steps:\n%s", strings.Join(lines, "\n"))
+	}
+	sv, _ := k.DHCPServer("br-dh", true)
+	if !sv.Running || !strings.Contains(string(sv.Conf), "dhcp-range=192.168.110.2,192.168.110.254,255.255.255.0,3600") || !strings.Contains(string(sv.Conf), "bridges.br-dh at test.toml:2") {
+		t.Fatalf("server: %+v\n%s", sv, sv.Conf)
+	}
+	k.KillDHCPServer("br-dh")
+	st, _ := m.Status("br-dh")
+	if st[0].DHCP == nil || st[0].DHCP.Running || !slices.ContainsFunc(st[0].Problems, func(p string) bool { return strings.Contains(p, "dnsmasq is not running") }) {
+		t.Fatalf("status of a dead dnsmasq: %+v", st[0])
+	}
+	f, _ := m.Doctor("br-dh")
+	if !slices.ContainsFunc(f, func(f Finding) bool { return f.Check == "dhcp" }) {
+		t.Fatalf("doctor misses the dead dnsmasq: %v", f)
+	}
+	plans, err = m.Setup()
+	if err != nil || len(plans[0].Steps) != 1 || !strings.HasSuffix(plans[0].Lines()[0], "# restart: it is not running") {
+		t.Fatalf("setup of a dead dnsmasq: %v, %v", plans[0].Lines(), err)
+	}
+	rec, _ := m.State.ReadBridge("br-dh")
+	count := 0
+	for _, l := range rec.Steps {
+		if l.Line == "dnsmasq bridge=br-dh" {
+			count++
+		}
+	}
+	if count != 1 {
+		t.Errorf("the record holds the dnsmasq step %d times", count)
+	}
+	// The policy changes: setup restarts dnsmasq with the new configuration.
+	m.Policy = parse(t, strings.Replace(natDHCPPolicy, "[bridges.br-dh.dhcp]\n", "[bridges.br-dh.dhcp]\nlease = \"2h\"\n", 1))
+	plans, err = m.Setup()
+	if err != nil || len(plans[0].Steps) != 1 || !strings.Contains(plans[0].Lines()[0], "configuration changed") {
+		t.Fatalf("setup after a policy change: %v, %v", plans[0].Lines(), err)
+	}
+	if sv, _ := k.DHCPServer("br-dh", true); !strings.Contains(string(sv.Conf), ",7200\n") {
+		t.Fatalf("not restarted with the new lease:\n%s", sv.Conf)
+	}
+	plans, err = m.Teardown(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first := plans[0].Lines()[0]; !strings.HasPrefix(first, "kill ") {
+		t.Errorf("teardown does not stop dnsmasq first: %v", plans[0].Lines())
+	}
+	if diff := cmp.Diff(before, k.Dump()); diff != "" {
+		t.Fatalf("teardown left (-before +after):\n%s", diff)
+	}
+
+	// No dnsmasq: refused, 69, naming the package; nothing changed.
+	k.Env.Missing = exit.New(exit.Unavailable, "dnsmasq is not installed: install dnsmasq-base")
+	_, err = m.Setup()
+	if exit.Code(err) != 69 || !strings.Contains(err.Error(), "dnsmasq-base") || !strings.Contains(err.Error(), "test.toml:5") {
+		t.Fatalf("setup without dnsmasq: %v", err)
+	}
+	if diff := cmp.Diff(before, k.Dump()); diff != "" {
+		t.Fatalf("a refused setup changed (-before +after):\n%s", diff)
+	}
+	// dnsmasq refuses to start: everything else is rolled back.
+	k.Env.Missing = nil
+	k.StartError = exit.New(exit.Unavailable, "dnsmasq for br-dh: it refused to start: failed to create listening socket for 192.168.110.1: Address already in use")
+	_, err = m.Setup()
+	if exit.Code(err) != 69 || !strings.Contains(err.Error(), "Address already in use") {
+		t.Fatalf("setup with a dnsmasq that refuses: %v", err)
+	}
+	if diff := cmp.Diff(before, k.Dump()); diff != "" {
+		t.Fatalf("a failed setup left (-before +after):\n%s", diff)
+	}
+	if rec, _ := m.State.ReadBridge("br-dh"); rec != nil {
+		t.Fatalf("a record of a failed setup: %+v", rec)
 	}
 }

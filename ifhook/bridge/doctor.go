@@ -180,12 +180,38 @@ func (m *Manager) doctorBridge(name string) ([]Finding, error) {
 		add("wireless", fmt.Sprintf("uplink %s is a Wi-Fi interface: it cannot be bridged on most access points", spec.Uplink),
 			"use model = \"nat\" with uplink = %q", spec.Uplink)
 	}
+	if spec != nil && spec.DHCP != nil {
+		out = append(out, m.doctorFirewall(spec)...)
+	}
 	return out, nil
+}
+
+// doctorFirewall: ifhook's own table accepts DHCP and DNS on the bridge,
+// but an accept in one table does not override another table's drop: a
+// firewalld, ufw or Docker chain whose policy is drop still drops the
+// guests' DHCP and DNS (input), or their traffic past the host (forward).
+func (m *Manager) doctorFirewall(spec *policy.BridgeSpec) []Finding {
+	var out []Finding
+	if chains, err := m.Kernel.InputDropChains(); err == nil && len(chains) > 0 {
+		out = append(out, Finding{Bridge: spec.Name, Check: "firewall",
+			Problem: fmt.Sprintf("the input chain %s drops by default: unless it accepts them, guests' DHCP and DNS queries to %s are dropped before dnsmasq sees them (ifhook's own accept cannot override another table's drop)", strings.Join(chains, "; "), spec.Name),
+			Fix:     fmt.Sprintf("accept them in that chain, e.g. nft insert rule <family> <table> <chain> iifname %q meta l4proto { tcp, udp } th dport { 53, 67, 547 } accept; with firewalld: firewall-cmd --zone=trusted --change-interface=%s", spec.Name, spec.Name)})
+	}
+	if spec.Model.Routes() {
+		if chains, err := m.Kernel.ForwardDropChains(); err == nil && len(chains) > 0 {
+			out = append(out, Finding{Bridge: spec.Name, Check: "firewall",
+				Problem: fmt.Sprintf("the forward chain %s drops by default: unless it accepts them, guests on %s reach nothing past the host", strings.Join(chains, "; "), spec.Name),
+				Fix:     fmt.Sprintf("accept them there, e.g. nft insert rule <family> <table> <chain> iifname %q accept and oifname %q ct state established,related accept", spec.Name, spec.Name)})
+		}
+	}
+	return out
 }
 
 // problemCheck names the check a status problem belongs to.
 func problemCheck(p string) string {
 	switch {
+	case strings.Contains(p, "dnsmasq"), strings.Contains(p, "DHCP"):
+		return "dhcp"
 	case strings.Contains(p, "NAT"):
 		return "nat"
 	case strings.Contains(p, "forward"):

@@ -25,8 +25,9 @@ type feature interface {
 
 // features are applied in this order: the bridge, its uplink (which moves
 // the NIC's addresses before the bridge's own are added), the bridge's own
-// addresses, forwarding, NAT.
-var features = []feature{linkFeature{}, uplinkFeature{}, addrsFeature{}, forwardingFeature{}, natFeature{}}
+// addresses, forwarding, NAT, and last the DHCP and DNS server, which
+// serves the addresses (and teardown stops first).
+var features = []feature{linkFeature{}, uplinkFeature{}, addrsFeature{}, forwardingFeature{}, natFeature{}, dhcpFeature{}}
 
 // planner is the state of one setup plan being made.
 type planner struct {
@@ -40,6 +41,8 @@ type planner struct {
 	ref  plan.LinkRef // the bridge, for the steps
 	refs *plan.Refs   // the links made in m
 	p    *Plan
+	// repair: setup completes what exists (an ifup takes it as it is).
+	repair bool
 }
 
 func (pl *planner) where() string { return where(pl.pol, pl.spec) }
@@ -84,7 +87,7 @@ func PlanSetup(pol *policy.Policy, spec *policy.BridgeSpec, m *kernel.Model, rec
 	if err != nil && !kernel.IsNotFound(err) {
 		return p, err
 	}
-	pl := &planner{pol: pol, spec: spec, m: m, br: br, refs: &plan.Refs{}, p: p}
+	pl := &planner{pol: pol, spec: spec, m: m, br: br, refs: &plan.Refs{}, p: p, repair: repair}
 	if br != nil {
 		pl.ref = plan.Ref(br)
 		p.MTU, p.STP, p.ForwardDelay = br.MTU, br.STP, br.ForwardDelay/100

@@ -22,6 +22,7 @@ type Status struct {
 	Addresses    []string          `json:"addresses"`
 	Uplink       string            `json:"uplink,omitempty"`
 	NAT          string            `json:"nat,omitempty"`        // "present", "missing"; "" when not a nat bridge
+	DHCP         *DHCPStatus       `json:"dhcp,omitempty"`       // its DHCP and DNS server, when the policy gives it one
 	Forwarding   map[string]string `json:"forwarding,omitempty"` // sysctl -> value, for routed and nat
 	Problems     []string          `json:"problems,omitempty"`   // what is wrong with it now
 	Missing      []string          `json:"missing,omitempty"`    // what `ifhook setup` would do
@@ -70,6 +71,14 @@ func (m *Manager) status(spec *policy.BridgeSpec) (Status, error) {
 	}
 	for _, f := range features {
 		f.status(spec, obs, &st)
+	}
+	if st.DHCP != nil && m.DHCP != nil {
+		if ds, err := m.DHCP.Status(spec.Name); err == nil {
+			st.DHCP.Listening = ds.Listening
+			if !ds.Running {
+				st.DHCP.Log = ds.Log
+			}
+		}
 	}
 	sort.Strings(st.Ports)
 	if rec != nil && st.Exists {

@@ -2,8 +2,11 @@
 // addresses, routes, sysctls and ifhook's own nftables table, all in one
 // network namespace.
 //
-// The role interfaces (Links, Addrs, Routes, Sysctls, NAT, Probe) say what a
-// part of ifhook touches; Kernel is all of them. Two implementations exist:
+// The role interfaces (Links, Addrs, Routes, Sysctls, NAT, Probe, Servers)
+// say what a part of ifhook touches; Kernel is all of them. Servers are the
+// one part that is not the kernel's: the DHCP and DNS servers (dnsmasq) of
+// the bridges, which run in the namespace and which plans start and stop
+// like any other change. Two implementations exist:
 //
 //   - Real, the kernel itself: links through package rtnl (one socket, one
 //     round trip per request, and what vishvananda/netlink v1.3.1 cannot
@@ -196,7 +199,9 @@ type Sysctls interface {
 	SetSysctl(key, value string) error
 }
 
-// NAT reads and changes ifhook's nftables table (package nat).
+// NAT reads and changes ifhook's nftables table (package nftable): the
+// NAT rules of nat bridges, and the DHCP and DNS rules of bridges that
+// serve them.
 type NAT interface {
 	// NATRules lists ifhook's NAT rules of one bridge, or of all with "".
 	NATRules(bridge string) ([]nftable.NAT, error)
@@ -207,6 +212,13 @@ type NAT interface {
 	// DelNAT removes the rule of r's bridge and subnet, and the table once
 	// it holds no rule; a missing rule is not an error.
 	DelNAT(r nftable.NAT) error
+	// HasServices reports whether the bridge's DHCP and DNS rules are
+	// all there.
+	HasServices(bridge string) (bool, error)
+	// AddServices adds them (replacing a partial set); DelServices removes
+	// them, and the table with ifhook's last rule.
+	AddServices(s nftable.Services) error
+	DelServices(s nftable.Services) error
 }
 
 // Probe answers what planning and doctor ask of the host beyond its
@@ -215,6 +227,9 @@ type Probe interface {
 	// ForwardDropChains names the nftables chains on the forward hook
 	// whose policy is drop ("ip filter FORWARD"), as Docker leaves them.
 	ForwardDropChains() ([]string, error)
+	// InputDropChains names the chains on the input hook whose policy is
+	// drop: firewalld's and ufw's, which drop guests' DHCP and DNS.
+	InputDropChains() ([]string, error)
 	// IsWireless reports whether the link is a Wi-Fi interface.
 	IsWireless(name string) bool
 	// Managers lists the programs that configure the link (a network
@@ -245,6 +260,7 @@ type Kernel interface {
 	Sysctls
 	NAT
 	Probe
+	Servers
 }
 
 // IsNotFound reports whether err says a link does not exist.

@@ -1,12 +1,14 @@
 package kernel
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
 	"sort"
 
+	"github.com/ifhook/ifhook/ifhook/dhcp"
 	"github.com/ifhook/ifhook/ifhook/nftable"
 	"golang.org/x/sys/unix"
 )
@@ -32,8 +34,21 @@ type Model struct {
 	wireless map[string]bool
 	managers map[string][]Manager
 	drop     []string
+	inDrop   []string
 	next     int
 	handle   uint64
+
+	services map[string]bool              // bridges with their DHCP and DNS rules
+	servers  map[string]Server            // the bridges' DHCP servers
+	hosts    map[string]map[string]string // bridge -> TAP -> hosts entry line
+	// Releases lists the DHCPRELEASEs sent ("BRIDGE IP MAC"), for tests.
+	Releases []string
+	// StartError, when set, is what StartDHCPServer fails with (a test's
+	// dnsmasq that refuses to start).
+	StartError error
+	// Env is what DHCPEnv answers (NewModel: DefaultDHCPEnv; Observe:
+	// the observed kernel's).
+	Env DHCPEnv
 
 	// What was observed; a complete Model (NewModel) knows everything.
 	complete      bool
@@ -43,6 +58,7 @@ type Model struct {
 	portsOf       map[int]bool    // bridges whose ports are known
 	natKnown      bool
 	managersKnown map[string]bool
+	serversKnown  map[string]bool // bridges whose servers and rules are known
 }
 
 var _ Kernel = (*Model)(nil)
@@ -51,7 +67,7 @@ var _ Kernel = (*Model)(nil)
 // forwarding sysctls off.
 func NewModel() *Model {
 	m := &Model{links: map[int]*Link{}, sysctls: map[string]string{IPv4Forward: "0", IPv6Forward: "0"},
-		wireless: map[string]bool{}, next: 1, complete: true, handle: 1}
+		wireless: map[string]bool{}, next: 1, complete: true, handle: 1, Env: DefaultDHCPEnv()}
 	m.links[1] = &Link{Name: "lo", Index: 1, Type: unix.ARPHRD_LOOPBACK, Up: true, MTU: 65536, PortState: -1}
 	m.next = 2
 	return m
@@ -60,7 +76,7 @@ func NewModel() *Model {
 func newPartial() *Model {
 	return &Model{links: map[int]*Link{}, sysctls: map[string]string{}, wireless: map[string]bool{},
 		names: map[string]bool{}, addrsOf: map[int]bool{}, routesOf: map[int]bool{}, portsOf: map[int]bool{},
-		managersKnown: map[string]bool{}, next: 1 << 20, handle: 1 << 40}
+		managersKnown: map[string]bool{}, serversKnown: map[string]bool{}, next: 1 << 20, handle: 1 << 40}
 }
 
 // Clone returns an independent copy, for checking a plan against.
@@ -82,6 +98,19 @@ func (m *Model) Clone() *Model {
 	c.routesOf = cloneMap(m.routesOf)
 	c.portsOf = cloneMap(m.portsOf)
 	c.managersKnown = cloneMap(m.managersKnown)
+	c.services = cloneMap(m.services)
+	c.servers = make(map[string]Server, len(m.servers))
+	for b, sv := range m.servers {
+		sv.Conf = slices.Clone(sv.Conf)
+		c.servers[b] = sv
+	}
+	c.hosts = make(map[string]map[string]string, len(m.hosts))
+	for b, h := range m.hosts {
+		c.hosts[b] = cloneMap(h)
+	}
+	c.serversKnown = cloneMap(m.serversKnown)
+	c.inDrop = slices.Clone(m.inDrop)
+	c.Releases = slices.Clone(m.Releases)
 	return &c
 }
 
@@ -134,6 +163,9 @@ func (m *Model) SetManagers(name string, ms ...Manager) {
 
 // SetDropChains sets what ForwardDropChains answers.
 func (m *Model) SetDropChains(chains ...string) { m.drop = chains }
+
+// SetInputDropChains sets what InputDropChains answers.
+func (m *Model) SetInputDropChains(chains ...string) { m.inDrop = chains }
 
 func (m *Model) byName(name string) *Link {
 	for _, l := range m.links {
@@ -512,6 +544,129 @@ func (m *Model) DelNAT(r nftable.NAT) error {
 
 func (m *Model) ForwardDropChains() ([]string, error) { return slices.Clone(m.drop), nil }
 
+func (m *Model) InputDropChains() ([]string, error) { return slices.Clone(m.inDrop), nil }
+
+func (m *Model) DHCPEnv() DHCPEnv { return m.Env }
+
+func (m *Model) serversObserved(bridge string) error {
+	if m.complete || m.serversKnown[bridge] {
+		return nil
+	}
+	return fmt.Errorf("the DHCP server of %s: %w", bridge, ErrNotObserved)
+}
+
+func (m *Model) HasServices(bridge string) (bool, error) {
+	if err := m.serversObserved(bridge); err != nil {
+		return false, err
+	}
+	return m.services[bridge], nil
+}
+
+func (m *Model) AddServices(s nftable.Services) error {
+	if err := m.serversObserved(s.Bridge); err != nil {
+		return err
+	}
+	if m.services == nil {
+		m.services = map[string]bool{}
+	}
+	m.services[s.Bridge] = true
+	m.natTable = true
+	return nil
+}
+
+func (m *Model) DelServices(s nftable.Services) error {
+	if err := m.serversObserved(s.Bridge); err != nil {
+		return err
+	}
+	delete(m.services, s.Bridge)
+	if len(m.services) == 0 && len(m.rules) == 0 {
+		m.natTable = false
+	}
+	return nil
+}
+
+func (m *Model) DHCPServer(bridge string, full bool) (Server, error) {
+	if err := m.serversObserved(bridge); err != nil {
+		return Server{Bridge: bridge}, err
+	}
+	sv, ok := m.servers[bridge]
+	if !ok {
+		return Server{Bridge: bridge}, nil
+	}
+	sv.Conf = slices.Clone(sv.Conf)
+	if !full {
+		sv.Conf, sv.Procs = nil, nil
+	}
+	return sv, nil
+}
+
+// KillDHCPServer makes the bridge's server die (a test's kill -9): its
+// files stay.
+func (m *Model) KillDHCPServer(bridge string) {
+	if sv, ok := m.servers[bridge]; ok {
+		sv.Running, sv.Procs = false, nil
+		m.servers[bridge] = sv
+	}
+}
+
+func (m *Model) StartDHCPServer(bridge string, conf []byte) error {
+	if err := m.serversObserved(bridge); err != nil {
+		return err
+	}
+	if m.StartError != nil {
+		return m.StartError
+	}
+	if m.servers == nil {
+		m.servers = map[string]Server{}
+	}
+	pid := int(m.handle)
+	m.handle++
+	m.servers[bridge] = Server{Bridge: bridge, HasConf: true, Conf: slices.Clone(conf), PID: pid, Running: true, Procs: []int{pid}}
+	return nil
+}
+
+func (m *Model) StopDHCPServer(bridge string) error {
+	if err := m.serversObserved(bridge); err != nil {
+		return err
+	}
+	delete(m.servers, bridge)
+	delete(m.hosts, bridge)
+	return nil
+}
+
+func (m *Model) DHCPHost(bridge, tap string) (dhcp.Entry, bool, error) {
+	line, ok := m.hosts[bridge][tap]
+	if !ok {
+		return dhcp.Entry{}, false, nil
+	}
+	e, err := dhcp.ParseEntry([]byte(line))
+	return e, true, err
+}
+
+func (m *Model) SetDHCPHost(bridge, tap string, e dhcp.Entry) error {
+	if m.hosts == nil {
+		m.hosts = map[string]map[string]string{}
+	}
+	if m.hosts[bridge] == nil {
+		m.hosts[bridge] = map[string]string{}
+	}
+	m.hosts[bridge][tap] = e.Line()
+	return nil
+}
+
+func (m *Model) DelDHCPHost(bridge, tap string) error {
+	delete(m.hosts[bridge], tap)
+	if len(m.hosts[bridge]) == 0 {
+		delete(m.hosts, bridge)
+	}
+	return nil
+}
+
+func (m *Model) ReleaseDHCP(bridge string, server, ip netip.Addr, mac net.HardwareAddr) error {
+	m.Releases = append(m.Releases, bridge+" "+ip.String()+" "+mac.String())
+	return nil
+}
+
 func (m *Model) IsWireless(name string) bool { return m.wireless[name] }
 
 func (m *Model) Managers(l *Link) ([]Manager, error) {
@@ -554,6 +709,17 @@ func (m *Model) Dump() []string {
 	}
 	if m.natTable {
 		out = append(out, "nat table")
+	}
+	for b := range m.services {
+		out = append(out, "services "+b)
+	}
+	for b, sv := range m.servers {
+		out = append(out, fmt.Sprintf("server %s running=%v conf=%x", b, sv.Running, sha256.Sum256(sv.Conf)))
+	}
+	for b, h := range m.hosts {
+		for tap, line := range h {
+			out = append(out, fmt.Sprintf("host %s %s %q", b, tap, line))
+		}
 	}
 	sort.Strings(out)
 	return out

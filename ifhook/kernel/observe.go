@@ -17,6 +17,7 @@ type Query struct {
 	NAT      bool     // ifhook's NAT table and rules
 	Wireless []string // whether these links are Wi-Fi interfaces
 	Managers []string // the programs that configure these links
+	Servers  []string // these bridges' DHCP servers (fully) and DHCP and DNS rules
 }
 
 // Observe reads what q asks for from k into a new Model. What it did not
@@ -165,6 +166,35 @@ func Observe(k Kernel, q Query) (*Model, error) {
 		if len(ms) > 0 {
 			m.SetManagers(name, ms...)
 		}
+	}
+	if len(q.Servers) > 0 {
+		m.Env = k.DHCPEnv()
+	}
+	for _, b := range q.Servers {
+		if m.serversKnown[b] {
+			continue
+		}
+		sv, err := k.DHCPServer(b, true)
+		if err != nil {
+			return nil, fmt.Errorf("the DHCP server of %s: %w", b, err)
+		}
+		has, err := k.HasServices(b)
+		if err != nil {
+			return nil, err
+		}
+		if sv.HasConf || sv.Running || len(sv.Procs) > 0 {
+			if m.servers == nil {
+				m.servers = map[string]Server{}
+			}
+			m.servers[b] = sv
+		}
+		if has {
+			if m.services == nil {
+				m.services = map[string]bool{}
+			}
+			m.services[b] = true
+		}
+		m.serversKnown[b] = true
 	}
 	return m, nil
 }

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 
+	"github.com/ifhook/ifhook/ifhook/dhcp"
+	"github.com/ifhook/ifhook/ifhook/dnsmasq"
 	"github.com/ifhook/ifhook/ifhook/internal/rawfile"
 	"github.com/ifhook/ifhook/ifhook/nftable"
 	"github.com/ifhook/ifhook/ifhook/rtnl"
@@ -22,9 +25,98 @@ const maxDumpAttempts = 5
 
 // Real is the kernel of one network namespace.
 type Real struct {
-	conn *rtnl.Conn
-	own  bool // Close closes conn
-	nat  *nftable.Table
+	conn    *rtnl.Conn
+	own     bool // Close closes conn
+	nat     *nftable.Table
+	servers *dnsmasq.Runner
+}
+
+// SetServers gives the kernel the runner of the bridges' DHCP and DNS
+// servers; it starts them inside the kernel's namespace.
+func (k *Real) SetServers(r *dnsmasq.Runner) {
+	r.InNS = k.conn.Do
+	k.servers = r
+}
+
+func (k *Real) runner() (*dnsmasq.Runner, error) {
+	if k.servers == nil {
+		return nil, ErrNoServers
+	}
+	return k.servers, nil
+}
+
+func (k *Real) DHCPEnv() DHCPEnv {
+	r, err := k.runner()
+	if err != nil {
+		return DHCPEnv{Missing: err}
+	}
+	env := DHCPEnv{Layout: r.Layout, User: r.UserName()}
+	if r.Binary == "" {
+		if bin, err := dnsmasq.Find(); err != nil {
+			env.Missing = err
+		} else {
+			r.Binary = bin
+		}
+	}
+	return env
+}
+
+func (k *Real) DHCPServer(bridge string, full bool) (Server, error) {
+	r, err := k.runner()
+	if err != nil {
+		return Server{Bridge: bridge}, err
+	}
+	return r.Observe(bridge, full)
+}
+
+// StartDHCPServer and StopDHCPServer are changes like any other: the
+// killpoint build can stop the process before or after each.
+func (k *Real) StartDHCPServer(bridge string, conf []byte) error {
+	r, err := k.runner()
+	if err != nil {
+		return err
+	}
+	return k.change(func() error { return r.Start(bridge, conf) })
+}
+
+func (k *Real) StopDHCPServer(bridge string) error {
+	r, err := k.runner()
+	if err != nil {
+		return err
+	}
+	return k.change(func() error { return r.Stop(bridge) })
+}
+
+func (k *Real) DHCPHost(bridge, tap string) (dhcp.Entry, bool, error) {
+	r, err := k.runner()
+	if err != nil {
+		return dhcp.Entry{}, false, err
+	}
+	return r.Host(bridge, tap)
+}
+
+func (k *Real) SetDHCPHost(bridge, tap string, e dhcp.Entry) error {
+	r, err := k.runner()
+	if err != nil {
+		return err
+	}
+	return k.change(func() error { return r.SetHost(bridge, tap, e) })
+}
+
+func (k *Real) DelDHCPHost(bridge, tap string) error {
+	r, err := k.runner()
+	if err != nil {
+		return err
+	}
+	return k.change(func() error { return r.DelHost(bridge, tap) })
+}
+
+func (k *Real) ReleaseDHCP(bridge string, server, ip netip.Addr, mac net.HardwareAddr) error {
+	r, err := k.runner()
+	if err != nil {
+		return err
+	}
+	return r.Release(bridge, server, ip, mac)
 }
 
 var _ Kernel = (*Real)(nil)
@@ -356,7 +448,43 @@ func (k *Real) DelNAT(r nftable.NAT) error {
 	return k.change(func() error { return t.Delete(r) })
 }
 
+func (k *Real) HasServices(bridge string) (bool, error) {
+	t, err := k.table()
+	if err != nil {
+		return false, err
+	}
+	return t.HasServices(nftable.Services{Bridge: bridge})
+}
+
+func (k *Real) AddServices(s nftable.Services) error {
+	t, err := k.table()
+	if err != nil {
+		return err
+	}
+	has, err := t.HasServices(s)
+	if err != nil || has {
+		return err
+	}
+	return k.change(func() error { return t.AddServices(s) })
+}
+
+func (k *Real) DelServices(s nftable.Services) error {
+	t, err := k.table()
+	if err != nil {
+		return err
+	}
+	bridges, err := t.ServicesBridges()
+	if err != nil || !slices.Contains(bridges, s.Bridge) {
+		return err
+	}
+	return k.change(func() error { return t.DeleteServices(s) })
+}
+
 func (k *Real) ForwardDropChains() ([]string, error) { return nftable.ForwardDropChains(k.nsFD()) }
+
+func (k *Real) InputDropChains() ([]string, error) {
+	return nftable.DropChains(k.nsFD(), nftable.HookInput)
+}
 
 // siocgiwname is SIOCGIWNAME from linux/wireless.h.
 const siocgiwname = 0x8B01

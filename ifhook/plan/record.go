@@ -429,6 +429,10 @@ func Decode(line string) (Recorded, error) {
 			p.fail("snat", "not an IPv4 address")
 		}
 		s = &AddNAT{Rule: r}
+	case "dnsmasq":
+		s = &StartDHCP{Bridge: p.name("bridge")}
+	case "nft-dhcp":
+		s = &AddServices{Rules: nftable.Services{Bridge: p.name("bridge")}}
 	default:
 		return nil, fmt.Errorf("%w: unknown kind %q", ErrBadRecord, p.kind)
 	}
