@@ -133,10 +133,14 @@ func (h *Hook) planDown(tap string, forget bool) (*TAPPlan, *state.Record, error
 	} else if err != nil {
 		return p, nil, err
 	}
+	// What the bridge's dnsmasq was told of the guest goes first, whether
+	// the TAP is still there or not.
+	forgetDHCP := h.forgetDHCP(rec)
 	link, err := h.Kernel.LinkByName(tap)
 	if kernel.IsNotFound(err) {
 		h.Log.Debug("down %s: already gone", tap)
 		p.Notes = append(p.Notes, plan.Notef(plan.Info, "already gone"))
+		p.Steps = forgetDHCP
 		return p, rec, nil
 	}
 	if err != nil {
@@ -164,6 +168,7 @@ func (h *Hook) planDown(tap string, forget bool) (*TAPPlan, *state.Record, error
 	if len(p.Steps) == 0 {
 		p.Notes = append(p.Notes, plan.Notef(plan.Info, "not attached"))
 	}
+	p.Steps = append(forgetDHCP, p.Steps...)
 	return p, rec, nil
 }
 

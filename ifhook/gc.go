@@ -3,8 +3,10 @@ package ifhook
 import (
 	"time"
 
+	"github.com/ifhook/ifhook/ifhook/dhcp"
 	"github.com/ifhook/ifhook/ifhook/exit"
 	"github.com/ifhook/ifhook/ifhook/kernel"
+	"github.com/ifhook/ifhook/ifhook/plan"
 	"github.com/ifhook/ifhook/ifhook/state"
 )
 
@@ -15,15 +17,19 @@ type Listing struct {
 	// State is "attached" (on the record's bridge), "detached" (there, but
 	// not on it: the bridge went, or someone moved it) or "gone".
 	State string `json:"state"`
+	// Address is the guest's IPv4 address on a bridge that serves DHCP:
+	// reserved for it, or leased to its MAC ("" when none is known).
+	Address string `json:"address,omitempty"`
 }
 
 // List returns ifhook's records, each with its TAP's state now.
 func (h *Hook) List() ([]Listing, error) {
 	recs, err := h.State.List()
 	out := make([]Listing, 0, len(recs))
+	leases := map[string][]dhcp.Lease{}
 	for _, r := range recs {
 		st, _ := h.tapState(r)
-		out = append(out, Listing{Record: *r, Present: st != "gone", State: st})
+		out = append(out, Listing{Record: *r, Present: st != "gone", State: st, Address: h.guestAddr(r, leases)})
 	}
 	return out, exit.Op("list", "", err)
 }
@@ -117,13 +123,18 @@ func (h *Hook) sweep(except string) ([]string, error) {
 		}
 		if st == "detached" && r.Bridge != "" {
 			h.releaseMAC(r)
+			err = exit.Join(err, h.applyForget(r))
 			h.Log.Change("gc: %s is no longer on %s: released its guest MAC; ifdown still restores its MAC and MTU", r.TAP, r.Bridge)
 			d := *r
-			d.Bridge, d.Set.Master = "", ""
+			d.Bridge, d.Set.Master, d.DHCP, d.IP = "", "", false, ""
 			err = exit.Join(err, h.State.Write(&d))
 			continue
 		}
 		if st != "gone" {
+			continue
+		}
+		if ferr := h.applyForget(r); ferr != nil {
+			err = exit.Join(err, ferr)
 			continue
 		}
 		if rmErr := h.removeRecord(r.TAP, r); rmErr != nil {
@@ -133,5 +144,15 @@ func (h *Hook) sweep(except string) ([]string, error) {
 		removed = append(removed, r.TAP)
 		h.Log.Change("gc: removed the record of %s (bridge %s, since %s): the TAP is gone", r.TAP, r.Bridge, r.Since.Format(time.RFC3339))
 	}
-	return removed, err
+	return removed, exit.Join(err, h.sweepDHCPHosts())
+}
+
+// applyForget undoes a record's DHCP (its hosts entry, its leases) now.
+func (h *Hook) applyForget(r *state.Record) error {
+	steps := h.forgetDHCP(r)
+	if len(steps) == 0 {
+		return nil
+	}
+	a := &plan.Applier{Kernel: h.Kernel, Log: h.Log}
+	return a.BestEffort("gc "+r.TAP, steps, nil)
 }

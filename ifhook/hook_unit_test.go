@@ -283,7 +283,7 @@ func unitHook(t *testing.T, k kernel.Kernel, policyText string) (*Hook, *bytes.B
 	}
 	var buf bytes.Buffer
 	h, err := Open(Config{
-		Policy: pol, Kernel: k, StateDir: filepath.Join(t.TempDir(), "state"), Log: &Log{Stderr: &buf},
+		Policy: pol, Kernel: k, StateDir: filepath.Join(t.TempDir(), "state"), DataDir: filepath.Join(t.TempDir(), "data"), Log: &Log{Stderr: &buf},
 		HasNetAdmin: func() bool { return true },
 		Now:         func() time.Time { return unitNow },
 	})

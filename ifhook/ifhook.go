@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ifhook/ifhook/ifhook/bridge"
+	"github.com/ifhook/ifhook/ifhook/dnsmasq"
 	"github.com/ifhook/ifhook/ifhook/exit"
 	"github.com/ifhook/ifhook/ifhook/kernel"
 	"github.com/ifhook/ifhook/ifhook/plan"
@@ -43,8 +44,12 @@ type Config struct {
 	Policy     *policy.Policy
 	PolicyFile string
 	// StateDir holds the records and the lock (state.DefaultDir when
-	// empty).
+	// empty), and the bridges' dnsmasq files (STATE/dnsmasq).
 	StateDir string
+	// DataDir holds what outlives a reboot: dnsmasq's lease files and
+	// the books of the addresses given to VMs (dnsmasq.DefaultDataDir
+	// when empty).
+	DataDir string
 	// Kernel is the network namespace to act in; nil opens the calling
 	// process's own (and Close closes it).
 	Kernel kernel.Kernel
@@ -74,6 +79,9 @@ type Hook struct {
 	// Bridges makes and removes the policy's bridges, with this Hook's
 	// kernel, state and lock.
 	Bridges *bridge.Manager
+	// DHCP runs the bridges' dnsmasqs and keeps their files (a Real
+	// kernel starts them through it, in its namespace).
+	DHCP *dnsmasq.Runner
 
 	cfg     Config
 	signals *plan.Signals // nil without Config.Signals
@@ -118,8 +126,16 @@ func Open(cfg Config) (*Hook, error) {
 		h.Kernel = k
 		h.close = append(h.close, k.Close)
 	}
+	data := cfg.DataDir
+	if data == "" {
+		data = dnsmasq.DefaultDataDir
+	}
+	h.DHCP = &dnsmasq.Runner{Layout: dnsmasq.Layout{RunDir: dnsmasq.RunDirOf(sd.Path), DataDir: data}}
+	if k, ok := h.Kernel.(interface{ SetServers(*dnsmasq.Runner) }); ok {
+		k.SetServers(h.DHCP)
+	}
 	h.Bridges = &bridge.Manager{Policy: h.Policy, Kernel: h.Kernel, State: h.State, Log: h.Log,
-		Lock: h.lock, NeedAdmin: h.needAdmin, Now: cfg.Now}
+		Lock: h.lock, NeedAdmin: h.needAdmin, Now: cfg.Now, DHCP: h.DHCP}
 	if cfg.Signals {
 		h.signals = &plan.Signals{}
 		h.Bridges.Signals = h.signals

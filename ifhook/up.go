@@ -32,12 +32,17 @@ type TAPPlan struct {
 	// the TAP's.
 	Steps []plan.Step
 	Notes []plan.Note
-	// Makes is the plan of the bridge this ifup makes first, when it does.
+	// Makes is the plan of the bridge this ifup makes first, or completes
+	// (its dnsmasq found dead), when it does.
 	Makes *bridge.Plan
+	// DHCP is what the guest gets from the bridge's dnsmasq, when the
+	// bridge serves DHCP.
+	DHCP *DHCPView
 
 	journal plan.Journal
 	wait    time.Duration // up: how long to wait for the port to forward (STP)
 	unlock  func()        // up: lets go of the bridge's MAC index
+	dhcp    *dhcpUp       // up: the guest's hosts entry and address
 }
 
 // unlockMACs lets go of the bridge's MAC index, once the guest's MAC is
@@ -56,24 +61,25 @@ func (p *TAPPlan) Lines() []string { return plan.Lines(p.Steps) }
 // View is a plan as `ifhook explain --json` prints it, with the error the
 // operation would end with, if any.
 type View struct {
-	Op       string   `json:"op"`
-	TAP      string   `json:"tap"`
-	Policy   string   `json:"policy,omitempty"`
-	Rule     string   `json:"rule,omitempty"`
-	Bridge   string   `json:"bridge,omitempty"`
-	Reason   string   `json:"bridge_reason,omitempty"`
-	VM       string   `json:"vm,omitempty"`
-	GuestMAC string   `json:"guest_mac,omitempty"`
-	Steps    []string `json:"steps"`
-	Notes    []string `json:"notes,omitempty"`
-	Error    string   `json:"error,omitempty"`
-	Exit     int      `json:"exit,omitempty"`
+	Op       string    `json:"op"`
+	TAP      string    `json:"tap"`
+	Policy   string    `json:"policy,omitempty"`
+	Rule     string    `json:"rule,omitempty"`
+	Bridge   string    `json:"bridge,omitempty"`
+	Reason   string    `json:"bridge_reason,omitempty"`
+	VM       string    `json:"vm,omitempty"`
+	GuestMAC string    `json:"guest_mac,omitempty"`
+	DHCP     *DHCPView `json:"dhcp,omitempty"`
+	Steps    []string  `json:"steps"`
+	Notes    []string  `json:"notes,omitempty"`
+	Error    string    `json:"error,omitempty"`
+	Exit     int       `json:"exit,omitempty"`
 }
 
 // View returns the plan as explain reports it, with err (nil: none).
 func (p *TAPPlan) View(err error) View {
 	v := View{Op: p.Op, TAP: p.TAP, Policy: p.Policy, Rule: p.Rule, Bridge: p.Bridge, Reason: p.Reason,
-		VM: p.Guest.VM, GuestMAC: macString(p.Guest.MAC), Steps: p.Lines()}
+		VM: p.Guest.VM, GuestMAC: macString(p.Guest.MAC), DHCP: p.DHCP, Steps: p.Lines()}
 	for _, n := range p.Notes {
 		v.Notes = append(v.Notes, n.Text)
 	}
@@ -104,6 +110,17 @@ func (p *TAPPlan) Text() string {
 		fmt.Fprintf(&b, "  bridge: %s", escape.String(p.Bridge))
 		if p.Reason != "" {
 			fmt.Fprintf(&b, " (%s)", escape.String(p.Reason))
+		}
+		b.WriteByte('\n')
+	}
+	if d := p.DHCP; d != nil {
+		b.WriteString("  dhcp:   ")
+		if d.IP != "" {
+			b.WriteString(d.IP + " ")
+		}
+		fmt.Fprintf(&b, "(%s)", escape.String(d.How))
+		if d.Name != "" {
+			fmt.Fprintf(&b, ", name %s", escape.String(d.Name))
 		}
 		b.WriteByte('\n')
 	}
@@ -310,6 +327,12 @@ func (h *Hook) planUp(tap string, g Guest, explain bool) (*TAPPlan, error) {
 	if err != nil && !kernel.IsNotFound(err) {
 		return p, exit.Sys(err, "look up %s", tap)
 	}
+	if tapLink == nil && explain && (g.VM != "" || g.MAC != nil) {
+		// Before QEMU makes the TAP: what ifup will do to a fresh one (down,
+		// on no bridge), and the address the VM will get.
+		tapLink = &rtnl.Link{Name: tap, Kind: "tun", TunType: rtnl.TunTypeTAP, MTU: 1500, PortState: -1}
+		p.Notes = append(p.Notes, plan.Notef(plan.Info, "%s does not exist yet: the steps are for the TAP QEMU will make", tap))
+	}
 	if err := checkTAP(tap, tapLink); err != nil {
 		return p, err
 	}
@@ -320,7 +343,8 @@ func (h *Hook) planUp(tap string, g Guest, explain bool) (*TAPPlan, error) {
 		return p, exit.As(exit.KindOf(err), fmt.Errorf("%w (%s)", err, p.Rule))
 	}
 	var journals plan.Journals
-	if spec := h.Policy.Spec(obs.BridgeName); obs.Bridge == nil && spec != nil {
+	spec := h.Policy.Spec(obs.BridgeName)
+	if obs.Bridge == nil && spec != nil {
 		// The policy describes the missing bridge: make it first, in the
 		// same all-or-nothing plan.
 		bp, err := h.Bridges.Ensure(spec)
@@ -333,6 +357,25 @@ func (h *Hook) planUp(tap string, g Guest, explain bool) (*TAPPlan, error) {
 		obs.Bridge = &rtnl.Link{Name: spec.Name, Kind: "bridge", MTU: bp.MTU, STP: bp.STP, ForwardDelay: bp.ForwardDelay * 100}
 		obs.NewBridge = true
 		p.Notes = append(p.Notes, plan.Notef(plan.Info, "makes bridge %s (model %s, bridges.%s at %s:%d)", spec.Name, spec.Model, spec.Name, h.Policy.File, spec.Line))
+	} else if spec != nil && spec.DHCP != nil && obs.Bridge.IsBridge() {
+		// The bridge's dnsmasq: one pid file read and a kill(pid, 0) when
+		// it runs, as it nearly always does; started again when it died.
+		sv, err := h.Kernel.DHCPServer(spec.Name, false)
+		if err != nil {
+			return p, err
+		}
+		if !sv.Running {
+			bp, err := h.Bridges.EnsureDHCP(spec)
+			if err != nil {
+				return p, err
+			}
+			if bp != nil {
+				p.Makes = bp
+				p.Steps = append(p.Steps, bp.Steps...)
+				p.Notes = append(p.Notes, bp.Notes...)
+				journals = append(journals, h.Bridges.Journal(bp))
+			}
+		}
 	}
 	if tapLink.Master != 0 && obs.Bridge != nil && tapLink.Master != obs.Bridge.Index {
 		obs.OldMaster, _ = h.Kernel.LinkByIndex(tapLink.Master)
@@ -360,6 +403,14 @@ func (h *Hook) planUp(tap string, g Guest, explain bool) (*TAPPlan, error) {
 		return p, exit.As(exit.KindOf(err), fmt.Errorf("%w (%s)", err, p.Rule))
 	}
 	p.Steps = append(p.Steps, steps...)
+	if spec != nil && spec.DHCP != nil {
+		if p.dhcp, err = h.planDHCPUp(p, spec, tap, g); err != nil {
+			return p, err
+		}
+		if p.dhcp != nil && p.dhcp.step != nil {
+			p.Steps = append(p.Steps, p.dhcp.step)
+		}
+	}
 	if wait := h.forwardWait(obs.Bridge); wait > 0 {
 		p.Notes = append(p.Notes, plan.Notef(plan.Info, "waits up to %s for %s to forward (STP on %s)", wait, tap, obs.BridgeName))
 		p.wait = wait
@@ -371,6 +422,10 @@ func (h *Hook) planUp(tap string, g Guest, explain bool) (*TAPPlan, error) {
 	}
 	if err != nil {
 		return p, err
+	}
+	if j.old != nil && j.old.Bridge != obs.Bridge.Name {
+		// Moved from a bridge that served it DHCP: its entry there goes.
+		p.Steps = append(p.Steps, h.forgetDHCP(j.old)...)
 	}
 	p.journal = append(journals, j)
 	return p, nil
@@ -459,6 +514,7 @@ type tapJournal struct {
 	h        *Hook
 	old, rec *state.Record // the record before (nil: none) and after
 	claim    net.HardwareAddr
+	dhcp     *dhcpUp // the guest's address, to record in the bridge's book
 	written  bool
 }
 
@@ -499,7 +555,14 @@ func (h *Hook) tapJournal(p *TAPPlan, obs Observed, want Want) (*tapJournal, err
 	rec.Bridge, rec.Rule, rec.Set = obs.Bridge.Name, p.Rule, set
 	g := p.Guest
 	rec.VM, rec.PID, rec.GuestMAC = g.VM, g.PID, macString(g.MAC)
-	j := &tapJournal{h: h, old: old, rec: rec}
+	rec.DHCP, rec.IP = false, ""
+	if d := p.dhcp; d != nil {
+		rec.DHCP = true
+		if d.choice.IP.IsValid() {
+			rec.IP = d.choice.IP.String()
+		}
+	}
+	j := &tapJournal{h: h, old: old, rec: rec, dhcp: p.dhcp}
 	if g.MAC != nil {
 		j.claim = g.MAC
 	}
@@ -511,6 +574,9 @@ func (j *tapJournal) write() error {
 		return nil
 	}
 	j.written = true
+	if err := j.dhcp.writeGrant(j.h); err != nil {
+		return err
+	}
 	if j.old != nil && *j.old == *j.rec {
 		return nil // the record already says so
 	}

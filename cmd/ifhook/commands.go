@@ -66,7 +66,9 @@ func table() []command {
 			}},
 		{name: "check", max: 0, run: runCheck, help: "validate the policy; print every problem as file:line"},
 		{name: "list", max: 0, run: runList, flags: jsonFlag,
-			help: "the TAPs ifhook attached: TAP, bridge, since (--json for JSON)"},
+			help: "the TAPs ifhook attached: TAP, bridge, since, VM, guest MAC and\naddress (--json for JSON)"},
+		{name: "leases", args: "[BRIDGE...]", max: -1, run: runLeases, flags: jsonFlag,
+			help: "the DHCP leases of the bridges that serve DHCP: MAC, IP, VM,\nTAP, expiry, reserved or dynamic (--json for JSON)"},
 		{name: "gc", max: 0, run: runGC, help: "finish or undo what a killed ifhook left, remove records of TAPs\nthat no longer exist (QEMU killed)"},
 		{name: "mac", args: "NAME [INDEX]", max: 2, run: runMAC,
 			help:  "print a stable guest MAC for NIC INDEX (default 0) of VM NAME:\nmac_prefix plus a hash, never QEMU's default; use it as\n-net nic,macaddr=$(ifhook mac NAME)\n--check MAC: say whether MAC is well-formed, unicast and has mac_prefix",
@@ -213,6 +215,21 @@ func runList(c *ctx, _ []string) error {
 		emitJSON(c.stdout, items)
 	} else {
 		printList(c.stdout, items)
+	}
+	return err
+}
+
+func runLeases(c *ctx, names []string) error {
+	h, err := c.open("leases", "", nil)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	leases, err := h.Leases(names...)
+	if c.opt.json {
+		emitJSON(c.stdout, orEmpty(leases))
+	} else {
+		printLeases(c.stdout, leases)
 	}
 	return err
 }

@@ -19,10 +19,13 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/nftables"
 	"github.com/ifhook/ifhook/ifhook/nstest"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // runKilled runs the killpoint binary as prog, to be signalled (sig:
@@ -150,7 +153,39 @@ func killHost(t *testing.T, policyText string) *testEnv {
 	}
 	ns.AddTAP(t, "vnet0")
 	ns.AddTAP(t, "vnet1")
+	settle(t, ns, "eth0", "lan0", "eth1", "wan0")
 	return e
+}
+
+// settle waits until the links have carrier and their IPv6 link-local
+// address (the kernel adds it once the carrier comes, which linkwatch
+// reports up to a second late): a snapshot taken before that would see
+// the address appear later, as if ifhook had made it.
+func settle(t *testing.T, ns *nstest.NS, names ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, name := range names {
+		for {
+			l := ns.Link(t, name)
+			ok := l.Attrs().OperState == netlink.OperUp
+			if ok {
+				ok = false
+				addrs, _ := ns.Handle.AddrList(l, netlink.FAMILY_V6)
+				for _, a := range addrs {
+					if a.IP.IsLinkLocalUnicast() && a.Flags&unix.IFA_F_TENTATIVE == 0 {
+						ok = true
+					}
+				}
+			}
+			if ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never settled (carrier and a link-local address)", name)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }
 
 var killModels = []struct {

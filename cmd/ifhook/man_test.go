@@ -28,6 +28,7 @@ var manCommands = []string{
 	"ifhook explain",
 	"ifhook check",
 	"ifhook list",
+	"ifhook leases",
 	"ifhook gc",
 	"ifhook setup",
 	"ifhook teardown",

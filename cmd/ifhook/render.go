@@ -51,7 +51,7 @@ func printNotes(w io.Writer, plans []*bridge.Plan) {
 
 func printList(w io.Writer, items []ifhook.Listing) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TAP\tBRIDGE\tSINCE\tVM\tQEMU PID\tGUEST MAC\tSTATE")
+	fmt.Fprintln(tw, "TAP\tBRIDGE\tSINCE\tVM\tQEMU PID\tGUEST MAC\tIP\tSTATE")
 	for _, it := range items {
 		st := it.State
 		switch st {
@@ -60,8 +60,8 @@ func printList(w io.Writer, items []ifhook.Listing) {
 		case "detached":
 			st = "detached (not on its bridge; ifdown restores it)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", escape.String(it.TAP), escape.String(it.Bridge), it.Since.Local().Format(time.DateTime),
-			dash(escape.String(it.VM)), dashInt(it.PID), dash(it.GuestMAC), st)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", escape.String(it.TAP), escape.String(it.Bridge), it.Since.Local().Format(time.DateTime),
+			dash(escape.String(it.VM)), dashInt(it.PID), dash(it.GuestMAC), dash(it.Address), st)
 	}
 	tw.Flush()
 }
@@ -109,6 +109,24 @@ func printStatus(w io.Writer, st bridge.Status) {
 	if st.NAT != "" {
 		fmt.Fprintf(w, "  NAT rule:  %s\n", escape.String(st.NAT))
 	}
+	if d := st.DHCP; d != nil {
+		state := "not running"
+		if d.Running {
+			state = fmt.Sprintf("running, pid %d", d.PID)
+			if len(d.Listening) > 0 {
+				state += ", listening on " + strings.Join(d.Listening, ", ")
+			}
+		}
+		fmt.Fprintf(w, "  dnsmasq:   %s\n", state)
+		dns := "off"
+		if d.Domain != "" {
+			dns = "names under " + escape.String(d.Domain)
+		}
+		fmt.Fprintf(w, "  dhcp:      %s; dns %s; ipv6 %s\n", orNone(d.Ranges), dns, d.IPv6)
+		for _, l := range d.Log {
+			fmt.Fprintf(w, "  log:       %s\n", escape.String(l))
+		}
+	}
 	for _, p := range st.Problems {
 		fmt.Fprintf(w, "  problem:   %s\n", escape.String(p))
 	}
@@ -128,4 +146,20 @@ func orNone(list []string) string {
 		list[i] = escape.String(s)
 	}
 	return strings.Join(list, ", ")
+}
+
+func printLeases(w io.Writer, leases []ifhook.Lease) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BRIDGE\tMAC\tIP\tVM\tTAP\tNAME\tEXPIRES\tKIND\tSTATE")
+	for _, l := range leases {
+		exp := "-"
+		if l.Expiry != nil {
+			exp = l.Expiry.Local().Format(time.DateTime)
+		} else if l.State != "waiting" {
+			exp = "never"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", escape.String(l.Bridge), dash(l.MAC), dash(l.IP), dash(escape.String(l.VM)),
+			dash(escape.String(l.TAP)), dash(escape.String(l.Name)), exp, l.Kind, l.State)
+	}
+	tw.Flush()
 }

@@ -25,6 +25,7 @@ var version = ""
 type env struct {
 	config   string // IFHOOK_CONFIG
 	stateDir string // IFHOOK_STATE_DIR
+	dataDir  string // IFHOOK_DATA_DIR: leases and the addresses given to VMs
 	verbose  bool   // IFHOOK_VERBOSE
 	syslog   string // IFHOOK_SYSLOG: socket path, or "off"
 	lockWait time.Duration
@@ -37,6 +38,12 @@ func readEnv(getenv func(string) string) (env, error) {
 	}
 	if v := getenv("IFHOOK_STATE_DIR"); v != "" {
 		e.stateDir = v
+	}
+	if v := getenv("IFHOOK_DATA_DIR"); v != "" {
+		if !filepath.IsAbs(v) {
+			return e, exit.New(exit.Usage, "IFHOOK_DATA_DIR=%s is not an absolute path", escape.Quote(v))
+		}
+		e.dataDir = v
 	}
 	switch v := getenv("IFHOOK_VERBOSE"); v {
 	case "", "0", "false", "no":
@@ -139,7 +146,7 @@ func (c *ctx) log() *ifhook.Log {
 // open opens the library as this run's environment says: the one way cmd
 // makes a Hook.
 func (c *ctx) open(op, subject string, guest func(string) ifhook.Guest) (*ifhook.Hook, error) {
-	h, err := ifhook.Open(ifhook.Config{PolicyFile: c.config, StateDir: c.stateDir, Log: c.log(),
+	h, err := ifhook.Open(ifhook.Config{PolicyFile: c.config, StateDir: c.stateDir, DataDir: c.dataDir, Log: c.log(),
 		LockTimeout: c.lockWait, Guest: guest, Signals: true})
 	if err != nil {
 		return nil, exit.Op(op, subject, err)

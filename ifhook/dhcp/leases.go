@@ -92,3 +92,20 @@ func parseLease(f []string, v6 bool) (Lease, error) {
 	}
 	return l, nil
 }
+
+// ClientID decodes a lease's client identifier as dnsmasq writes it
+// ("01:52:54:00:aa:bb:cc"); nil when it has none or it does not decode.
+func ClientID(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	var out []byte
+	for _, part := range strings.Split(s, ":") {
+		v, err := strconv.ParseUint(part, 16, 8)
+		if err != nil || len(part) != 2 {
+			return nil
+		}
+		out = append(out, byte(v))
+	}
+	return out
+}

@@ -115,7 +115,7 @@ func TestRunnerLifecycle(t *testing.T) {
 	if err := r.DelHost("br0", "vnet0"); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Release("br0", netip.MustParseAddr("192.168.77.1"), want.IP, mac); err != nil {
+	if err := r.Release("br0", netip.MustParseAddr("192.168.77.1"), want.IP, mac, dhcp.ClientID(leases[0].ClientID)); err != nil {
 		t.Fatal(err)
 	}
 	waitLeases(t, r, func(ls []dhcp.Lease) bool { return len(ls) == 0 })
@@ -232,12 +232,16 @@ func TestCloseOnExec(t *testing.T) {
 
 func TestReleasePacket(t *testing.T) {
 	mac, _ := net.ParseMAC("52:54:00:aa:bb:cc")
-	p := releasePacket(netip.MustParseAddr("192.168.77.1"), netip.MustParseAddr("192.168.77.120"), mac)
+	p := releasePacket(netip.MustParseAddr("192.168.77.1"), netip.MustParseAddr("192.168.77.120"), mac, nil)
 	if p[0] != 1 || p[1] != 1 || p[2] != 6 || string(p[12:16]) != string([]byte{192, 168, 77, 120}) || string(p[28:34]) != string(mac) {
 		t.Fatalf("header: % x", p[:40])
 	}
 	if string(p[236:249]) != string([]byte{0x63, 0x82, 0x53, 0x63, 53, 1, 7, 54, 4, 192, 168, 77, 1}) || p[249] != 255 {
 		t.Fatalf("options: % x", p[236:252])
+	}
+	p = releasePacket(netip.MustParseAddr("192.168.77.1"), netip.MustParseAddr("192.168.77.120"), mac, []byte{1, 0x52, 0x54, 0, 0xaa, 0xbb, 0xcc})
+	if string(p[249:258]) != string([]byte{61, 7, 1, 0x52, 0x54, 0, 0xaa, 0xbb, 0xcc}) || p[258] != 255 {
+		t.Fatalf("client id: % x", p[236:260])
 	}
 }
 

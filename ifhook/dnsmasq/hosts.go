@@ -235,14 +235,14 @@ func (r *Runner) WriteBook(bridge string, book *dhcp.Book) error {
 // from a socket bound to the bridge, so dnsmasq takes it as coming from
 // the bridge. It drops the lease at once: the name stops resolving and
 // the address is free.
-func (r *Runner) Release(bridge string, server netip.Addr, ip netip.Addr, mac net.HardwareAddr) error {
+func (r *Runner) Release(bridge string, server netip.Addr, ip netip.Addr, mac net.HardwareAddr, clientID []byte) error {
 	if err := checkBridge(bridge); err != nil {
 		return err
 	}
 	if !server.Is4() || !ip.Is4() || len(mac) != 6 {
 		return exit.New(exit.Internal, "DHCPRELEASE of %s for %s to %s: want IPv4 addresses and a MAC", ip, mac, server)
 	}
-	pkt := releasePacket(server, ip, mac)
+	pkt := releasePacket(server, ip, mac, clientID)
 	err := r.inNS(func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 		if err != nil {
@@ -261,8 +261,10 @@ func (r *Runner) Release(bridge string, server netip.Addr, ip netip.Addr, mac ne
 }
 
 // releasePacket is a BOOTP request (RFC 2131) of DHCP message type
-// RELEASE for ip and mac, naming the server.
-func releasePacket(server, ip netip.Addr, mac net.HardwareAddr) []byte {
+// RELEASE for ip and mac, naming the server, with the client identifier the
+// lease was made with (dnsmasq keys a lease on it when the client sent
+// one; nil: none).
+func releasePacket(server, ip netip.Addr, mac net.HardwareAddr, clientID []byte) []byte {
 	p := make([]byte, 300)
 	p[0], p[1], p[2] = 1, 1, 6 // BOOTREQUEST, Ethernet, 6-byte MAC
 	var xid [4]byte
@@ -273,7 +275,11 @@ func releasePacket(server, ip netip.Addr, mac net.HardwareAddr) []byte {
 	copy(p[28:34], mac)   // chaddr
 	binary.BigEndian.PutUint32(p[236:240], 0x63825363)
 	sid := server.As4()
-	opts := slices.Concat([]byte{53, 1, 7}, []byte{54, 4}, sid[:], []byte{255})
+	opts := slices.Concat([]byte{53, 1, 7}, []byte{54, 4}, sid[:])
+	if n := len(clientID); n > 0 && n <= 48 {
+		opts = slices.Concat(opts, []byte{61, byte(n)}, clientID)
+	}
+	opts = append(opts, 255)
 	copy(p[240:], opts)
 	return p
 }

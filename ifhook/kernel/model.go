@@ -41,6 +41,7 @@ type Model struct {
 	services map[string]bool              // bridges with their DHCP and DNS rules
 	servers  map[string]Server            // the bridges' DHCP servers
 	hosts    map[string]map[string]string // bridge -> TAP -> hosts entry line
+	leases   map[string][]dhcp.Lease
 	// Releases lists the DHCPRELEASEs sent ("BRIDGE IP MAC"), for tests.
 	Releases []string
 	// StartError, when set, is what StartDHCPServer fails with (a test's
@@ -109,6 +110,10 @@ func (m *Model) Clone() *Model {
 		c.hosts[b] = cloneMap(h)
 	}
 	c.serversKnown = cloneMap(m.serversKnown)
+	c.leases = make(map[string][]dhcp.Lease, len(m.leases))
+	for b, l := range m.leases {
+		c.leases[b] = slices.Clone(l)
+	}
 	c.inDrop = slices.Clone(m.inDrop)
 	c.Releases = slices.Clone(m.Releases)
 	return &c
@@ -662,8 +667,33 @@ func (m *Model) DelDHCPHost(bridge, tap string) error {
 	return nil
 }
 
-func (m *Model) ReleaseDHCP(bridge string, server, ip netip.Addr, mac net.HardwareAddr) error {
-	m.Releases = append(m.Releases, bridge+" "+ip.String()+" "+mac.String())
+func (m *Model) DHCPHosts(bridge string) (map[string]dhcp.Entry, error) {
+	out := map[string]dhcp.Entry{}
+	for tap, line := range m.hosts[bridge] {
+		if e, err := dhcp.ParseEntry([]byte(line)); err == nil {
+			out[tap] = e
+		}
+	}
+	return out, nil
+}
+
+// SetLeases sets what the bridge's lease file says (a test's guests).
+func (m *Model) SetLeases(bridge string, leases ...dhcp.Lease) {
+	if m.leases == nil {
+		m.leases = map[string][]dhcp.Lease{}
+	}
+	m.leases[bridge] = leases
+}
+
+func (m *Model) DHCPLeases(bridge string) ([]dhcp.Lease, []string, error) {
+	return slices.Clone(m.leases[bridge]), nil, nil
+}
+
+func (m *Model) ReleaseDHCP(bridge string, r Release) error {
+	if m.leases != nil {
+		m.leases[bridge] = slices.DeleteFunc(m.leases[bridge], func(l dhcp.Lease) bool { return l.IP == r.IP && string(l.MAC) == string(r.MAC) })
+	}
+	m.Releases = append(m.Releases, bridge+" "+r.IP.String()+" "+r.MAC.String())
 	return nil
 }
 

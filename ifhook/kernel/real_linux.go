@@ -111,12 +111,29 @@ func (k *Real) DelDHCPHost(bridge, tap string) error {
 	return k.change(func() error { return r.DelHost(bridge, tap) })
 }
 
-func (k *Real) ReleaseDHCP(bridge string, server, ip netip.Addr, mac net.HardwareAddr) error {
+func (k *Real) DHCPHosts(bridge string) (map[string]dhcp.Entry, error) {
+	r, err := k.runner()
+	if err != nil {
+		return nil, err
+	}
+	hosts, _, err := r.Hosts(bridge)
+	return hosts, err
+}
+
+func (k *Real) DHCPLeases(bridge string) ([]dhcp.Lease, []string, error) {
+	r, err := k.runner()
+	if err != nil {
+		return nil, nil, err
+	}
+	return r.Leases(bridge)
+}
+
+func (k *Real) ReleaseDHCP(bridge string, rel Release) error {
 	r, err := k.runner()
 	if err != nil {
 		return err
 	}
-	return r.Release(bridge, server, ip, mac)
+	return r.Release(bridge, rel.Server, rel.IP, rel.MAC, rel.ClientID)
 }
 
 var _ Kernel = (*Real)(nil)

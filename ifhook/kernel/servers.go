@@ -33,9 +33,23 @@ type Servers interface {
 	// forget it (none is not an error).
 	SetDHCPHost(bridge, tap string, e dhcp.Entry) error
 	DelDHCPHost(bridge, tap string) error
-	// ReleaseDHCP gives up the lease of ip by mac on the bridge's server
-	// at address server (DHCPRELEASE).
-	ReleaseDHCP(bridge string, server, ip netip.Addr, mac net.HardwareAddr) error
+	// DHCPHosts returns every hosts entry of the bridge, by TAP.
+	DHCPHosts(bridge string) (map[string]dhcp.Entry, error)
+	// DHCPLeases returns what the bridge's lease file says, and what in it
+	// could not be read.
+	DHCPLeases(bridge string) ([]dhcp.Lease, []string, error)
+	// ReleaseDHCP gives up a guest's lease on the bridge's server
+	// (DHCPRELEASE).
+	ReleaseDHCP(bridge string, r Release) error
+}
+
+// Release is a lease given up on a guest's behalf: the server's address
+// on the bridge, the leased address, the guest's MAC and the client
+// identifier the lease was made with (nil: none).
+type Release struct {
+	Server, IP netip.Addr
+	MAC        net.HardwareAddr
+	ClientID   []byte
 }
 
 // DHCPEnv is what planning a bridge's DHCP server takes from the host.

@@ -2,8 +2,6 @@ package plan
 
 import (
 	"fmt"
-	"net"
-	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -157,10 +155,7 @@ type SetDHCPHost struct {
 }
 
 // Release is a lease DelDHCPHost gives up on the guest's behalf.
-type Release struct {
-	Server, IP netip.Addr
-	MAC        net.HardwareAddr
-}
+type Release = kernel.Release
 
 // DelDHCPHost removes a TAP's hosts entry and has the server forget it,
 // then releases the guest's leases, so its name stops resolving and its
@@ -209,7 +204,7 @@ func (s *DelDHCPHost) Do(k kernel.Kernel, _ *Refs) error {
 	}
 	var errs []error
 	for _, r := range s.Releases {
-		errs = append(errs, k.ReleaseDHCP(s.Bridge, r.Server, r.IP, r.MAC))
+		errs = append(errs, k.ReleaseDHCP(s.Bridge, r))
 	}
 	return hostErr(exit.Join(errs...), s, "")
 }

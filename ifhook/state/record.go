@@ -3,6 +3,7 @@ package state
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -35,6 +36,12 @@ type Record struct {
 	VM       string `json:"vm,omitempty"`        // QEMU's -name, when known
 	PID      int    `json:"qemu_pid,omitempty"`  // the QEMU that ran the hook
 	GuestMAC string `json:"guest_mac,omitempty"` // the guest NIC's MAC, when known
+
+	// DHCP says ifup wrote the TAP's hosts entry for the bridge's dnsmasq
+	// (ifdown removes it and releases the guest's lease); IP is the
+	// address it reserved there (none: dnsmasq leases one from its range).
+	DHCP bool   `json:"dhcp,omitempty"`
+	IP   string `json:"ip,omitempty"`
 }
 
 // maxText bounds the free-text fields of a record (a VM's name, a rule's
@@ -113,6 +120,20 @@ func recordFields() []field[Record] {
 		field[Record]{key: "vm", get: func(r *Record) string { return r.VM }, set: func(r *Record, v string) error { return text(&r.VM, v) }},
 		field[Record]{key: "qemu_pid", get: func(r *Record) string { return itoa(r.PID) }, set: func(r *Record, v string) error { return atoi(&r.PID, v, 1, 1<<22) }},
 		field[Record]{key: "guest_mac", get: func(r *Record) string { return r.GuestMAC }, set: func(r *Record, v string) error { return macText(&r.GuestMAC, v) }},
+		field[Record]{key: "dhcp", get: func(r *Record) string {
+			if r.DHCP {
+				return "true"
+			}
+			return ""
+		}, set: func(r *Record, v string) error { return atob(&r.DHCP, v) }},
+		field[Record]{key: "ip", get: func(r *Record) string { return r.IP }, set: func(r *Record, v string) error {
+			a, err := netip.ParseAddr(v)
+			if err != nil || !a.Is4() {
+				return fmt.Errorf("%q is not an IPv4 address", truncate(v))
+			}
+			r.IP = a.String()
+			return nil
+		}},
 	)
 }
 
