@@ -2,6 +2,7 @@ package guest
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"fmt"
 	"math"
@@ -25,7 +26,10 @@ const Forever time.Duration = -1
 // Options describe one guest. Only TAP and Script are usually needed, plus
 // the addresses and ping targets of the scenario.
 type Options struct {
-	// Name labels the guest in logs and in ps (-name); default: TAP.
+	// Name is the VM's name, given to QEMU as -name NAME: it is what
+	// ifhook reads from QEMU's command line as the VM's name, and labels
+	// the guest in logs. Default: TAP, else "guest". It may not contain
+	// ',', '=' or white space.
 	Name string
 
 	// TAP is the host-side interface (-netdev tap,ifname=): QEMU opens it
@@ -189,6 +193,11 @@ func (img *Image) args(o Options) ([]string, error) {
 	if strings.ContainsAny(o.TAP, ", /") || len(o.TAP) > 15 {
 		return nil, fmt.Errorf("bad TAP name %q", o.TAP)
 	}
+	if strings.ContainsAny(o.Name, ",= \t\n") {
+		// QEMU reads -name as an option list: "a=b" or "a,b" would not be
+		// the name.
+		return nil, fmt.Errorf("bad Name %q", o.Name)
+	}
 	kargs := []string{"ifhook.mac=" + mac.String()}
 	var addrs []string
 	for _, a := range o.Addrs {
@@ -266,7 +275,7 @@ func (img *Image) baseArgs(o Options, kargs []string) []string {
 	// byte at a time, which under TCG costs real seconds.
 	cmdline := append([]string{"console=ttyS0", "quiet", "panic=-1"}, kargs...)
 	args := []string{
-		"-name", qemuOpt("ifhook-guest-" + o.Name),
+		"-name", qemuOpt(cmp.Or(o.Name, "guest")),
 		"-nodefaults", "-no-user-config", "-display", "none",
 		"-serial", "stdio",
 		"-no-reboot", // panic=-1 and poweroff both end QEMU
