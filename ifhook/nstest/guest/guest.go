@@ -1,7 +1,9 @@
 // Package guest boots real, tiny QEMU guests for end-to-end tests: a Debian
 // kernel and an initramfs of busybox, the virtio-net modules and an /init
-// script that configures the NIC, pings what it is told to, prints one result
-// line per target on the serial console and powers off (or stays up to be
+// script that configures the NIC (static addresses, or a DHCP lease from
+// udhcpc, or SLAAC from router advertisements, or both), looks up names
+// with nslookup, pings what it is told to, prints one result line per
+// thing asked on the serial console and powers off (or stays up to be
 // pinged). The guests run inside nstest namespaces, so their TAPs, bridges
 // and traffic never reach the host's network.
 //
@@ -21,6 +23,12 @@
 //	ns := nstest.New(t)
 //	g := img.Start(t, ns, guest.Options{TAP: "tap0", Script: up, Addrs: []string{"192.0.2.10/24"}, Ping: []string{"192.0.2.1"}})
 //	res, err := g.Wait(0)
+//
+// Or, on a bridge with a DHCP server, a guest named "first" (ifhook reads
+// the name from QEMU's -name) that takes a lease and looks up a name:
+//
+//	g := img.Start(t, ns, guest.Options{Name: "first", TAP: "tap0", Script: up, DHCP: true, Resolve: []string{"second.vm"}})
+//	res, err := g.Wait(0) // res.DHCP.IP, res.DHCP.Router, res.Resolved("second.vm")
 package guest
 
 import (
@@ -72,9 +80,14 @@ var wantModules = []string{"virtio_pci", "virtio_net"}
 //go:embed init.sh
 var initScript []byte
 
+// dhcpScript is udhcpc's script, /bin/ifhook-dhcp in the guest.
+//
+//go:embed dhcp.sh
+var dhcpScript []byte
+
 // buildVersion changes whenever the initramfs layout does, to invalidate
 // IFHOOK_GUEST_CACHE entries made by older code.
-const buildVersion = "1"
+const buildVersion = "2"
 
 // missingError is a prerequisite not installed here: a reason to skip,
 // except under CI.
@@ -256,6 +269,7 @@ func cacheKey(kernel string, mods []module) (string, error) {
 	h := newHasher()
 	h.str(buildVersion)
 	h.bytes(initScript)
+	h.bytes(dhcpScript)
 	// Whether the kernel can be decompressed here decides its format.
 	for _, tool := range []string{"xz", "zstd"} {
 		p, _ := exec.LookPath(tool)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ifhook/ifhook/ifhook/nstest"
+	"github.com/ifhook/ifhook/ifhook/qemu"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -180,6 +181,8 @@ func TestStartValidates(t *testing.T) {
 		{Hold: -2 * time.Second},
 		{MAC: "01:00:5e:00:00:01"}, // multicast
 		{Accel: "xen"},
+		{Name: "guest=x"},
+		{Name: "a,b"},
 	} {
 		if o.MAC == "" {
 			o.MAC = randomMAC()
@@ -196,10 +199,18 @@ func TestStartValidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	line := strings.Join(args, " ")
-	for _, want := range []string{"script=/x,,y,", "downscript=no", "ifname=t0", "mac=52:54:00:ab:cd:ef", "ifhook.ping=192.0.2.1 ifhook.wait=10", "-accel tcg"} {
+	for _, want := range []string{"-name n ", "script=/x,,y,", "downscript=no", "ifname=t0", "mac=52:54:00:ab:cd:ef", "ifhook.ping=192.0.2.1 ifhook.wait=10", "-accel tcg"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("QEMU command line lacks %q:\n%s", want, line)
 		}
+	}
+	// What ifhook learns of the guest from its command line.
+	vm, err := qemu.Parse(append([]string{"qemu-system-x86_64"}, args...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vm.Name != "n" || len(vm.NICs) != 1 || vm.NICs[0].MAC.String() != "52:54:00:ab:cd:ef" || vm.NICs[0].TAP != "t0" {
+		t.Errorf("ifhook reads name %q, NICs %+v from %s", vm.Name, vm.NICs, line)
 	}
 }
 

@@ -22,7 +22,8 @@ const (
 
 // buildInitramfs writes the guest's root filesystem as a gzip'd newc cpio,
 // the format the kernel unpacks into its rootfs: busybox, the modules (as
-// /lib/modules/NAME.ko plus load.order) and /init. It is written in Go
+// /lib/modules/NAME.ko plus load.order), /init and udhcpc's script
+// /bin/ifhook-dhcp. It is written in Go
 // rather than with cpio(1) so that no root, no staging tree and no extra
 // package are needed, and the output is byte-for-byte reproducible.
 func buildInitramfs(mods []module) ([]byte, error) {
@@ -44,6 +45,7 @@ func buildInitramfs(mods []module) ([]byte, error) {
 	w.node("dev/console", sIFCHR|0o600, 5, 1)
 	w.file("bin/busybox", 0o755, busybox)
 	w.file("init", 0o755, initScript)
+	w.file("bin/ifhook-dhcp", 0o755, dhcpScript)
 	var order strings.Builder
 	for _, m := range mods {
 		ko, err := readModule(m.path)

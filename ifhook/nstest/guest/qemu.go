@@ -2,6 +2,7 @@ package guest
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"fmt"
 	"math"
@@ -25,7 +26,10 @@ const Forever time.Duration = -1
 // Options describe one guest. Only TAP and Script are usually needed, plus
 // the addresses and ping targets of the scenario.
 type Options struct {
-	// Name labels the guest in logs and in ps (-name); default: TAP.
+	// Name is the VM's name, given to QEMU as -name NAME: it is what
+	// ifhook reads from QEMU's command line as the VM's name, and labels
+	// the guest in logs. Default: TAP, else "guest". It may not contain
+	// ',', '=' or white space.
 	Name string
 
 	// TAP is the host-side interface (-netdev tap,ifname=): QEMU opens it
@@ -40,10 +44,47 @@ type Options struct {
 	// guests sharing a bridge never collide (QEMU's own default is fixed).
 	MAC string
 
-	// Addrs are the NIC's addresses, "192.0.2.10/24" or "2001:db8::10/64".
+	// Addrs are the NIC's static addresses, "192.0.2.10/24" or
+	// "2001:db8::10/64".
 	Addrs []string
-	// Gateway, if set, is the default route (IPv4 or IPv6).
+	// Gateway, if set, is the default route (IPv4 or IPv6). An IPv4
+	// Gateway cannot be combined with DHCP, whose lease alone decides.
 	Gateway string
+
+	// DHCP asks for an IPv4 lease with busybox udhcpc once the NIC has
+	// carrier, and applies it: the address and prefix; a default route
+	// only if the server sent a router (option 3); the MTU if it sent
+	// option 26 (which the guest asks for); the DNS servers, which
+	// Resolve then uses. Result.DHCP says what came, or that no lease did
+	// within NetWait (OK false), which is a result, not an error. The
+	// lease is never renewed: guests are short-lived.
+	DHCP bool
+	// DHCPHostname, if set, is sent as the client's host name (option 12).
+	// By default none is sent, so any name the server gives the guest
+	// comes from the server's side.
+	DHCPHostname string
+	// SLAAC makes the NIC accept router advertisements (accept_ra=2,
+	// autoconf=1, forwarding=0; without SLAAC, RAs are ignored) and wait
+	// up to NetWait for a global address from one: Result.SLAAC. It may be
+	// combined with DHCP, which then comes first.
+	SLAAC bool
+	// NetWait bounds the wait for a DHCP lease and for a SLAAC address,
+	// each (default 15s).
+	NetWait time.Duration
+
+	// Resolve lists names the guest looks up with busybox nslookup once
+	// its network is configured (before its pings), each retried until it
+	// resolves or ResolveWait has passed: one Result.Lookups entry each,
+	// in order.
+	Resolve []string
+	// DNSServer is the server Resolve asks; default: the first DNS server
+	// of the DHCP lease, else none (nslookup then asks 127.0.0.1, where
+	// nothing answers).
+	DNSServer string
+	// ResolveWait is how long each name is retried (default 10s), and so
+	// the whole cost of a name that must not resolve.
+	ResolveWait time.Duration
+
 	// Ping lists targets; Wait reports one Ping result for each, in order.
 	Ping []string
 	// PingWait is how long the guest keeps trying each target before it
@@ -79,12 +120,69 @@ type Ping struct {
 	Tries  int  // echo requests sent
 }
 
+// Lease is what the DHCP server gave (Options.DHCP).
+type Lease struct {
+	OK       bool         // a lease came within NetWait; nothing else is set otherwise
+	IP       netip.Prefix // the address, with the prefix length of the netmask
+	Router   netip.Addr   // first router (option 3); invalid: none was sent
+	DNS      []netip.Addr // option 6
+	MTU      int          // option 26; 0: none was sent
+	Lease    time.Duration
+	Hostname string     // option 12 as the server sent it; "": none
+	Domain   string     // option 15; "": none
+	Server   netip.Addr // the server identifier (option 54)
+}
+
+// Autoconf is what router advertisements gave (Options.SLAAC).
+type Autoconf struct {
+	OK bool         // a global address came within NetWait
+	IP netip.Prefix // that address (made by the kernel from an RA prefix)
+	// Router is the gateway of the NIC's IPv6 default route (an RA's
+	// link-local source, or Options.Gateway); invalid: none (e.g. router
+	// lifetime 0).
+	Router netip.Addr
+	MTU    int // the NIC's IPv6 MTU (/proc/sys/net/ipv6/conf/IF/mtu): an RA's MTU option, else the link's
+}
+
+// Lookup is the outcome for one name (Options.Resolve).
+type Lookup struct {
+	Name  string
+	OK    bool         // some address came back within ResolveWait
+	Addrs []netip.Addr // A and AAAA answers, in nslookup's order
+	Tries int
+	// Err is nslookup's last complaint when !OK: NXDOMAIN, REFUSED,
+	// SERVFAIL, "timeout" (no server answered), ...
+	Err string
+}
+
 // Result is what a guest reported.
 type Result struct {
 	Pings []Ping
+	// DHCP is the lease (nil unless Options.DHCP); SLAAC the router
+	// advertisement's address (nil unless Options.SLAAC).
+	DHCP  *Lease
+	SLAAC *Autoconf
+	// Lookups are the names of Options.Resolve, in order.
+	Lookups []Lookup
+	// Via4 and Via6 are the gateways of the NIC's default routes once its
+	// network was configured (static, DHCP or RA); invalid: no default
+	// route of that family.
+	Via4, Via6 netip.Addr
 	// Ready is the time from starting QEMU to the guest's network being
-	// configured (boot time, mostly); Done to its last ping result.
+	// configured (boot time, mostly, plus DHCP and SLAAC); Done to its
+	// last result.
 	Ready, Done time.Duration
+}
+
+// Resolved returns the addresses name resolved to, nil if it did not (or
+// was not asked).
+func (r Result) Resolved(name string) []netip.Addr {
+	for _, l := range r.Lookups {
+		if l.Name == name && l.OK {
+			return l.Addrs
+		}
+	}
+	return nil
 }
 
 // OK reports whether target replied. Wait fails unless every target has a
@@ -189,6 +287,11 @@ func (img *Image) args(o Options) ([]string, error) {
 	if strings.ContainsAny(o.TAP, ", /") || len(o.TAP) > 15 {
 		return nil, fmt.Errorf("bad TAP name %q", o.TAP)
 	}
+	if strings.ContainsAny(o.Name, ",= \t\n") {
+		// QEMU reads -name as an option list: "a=b" or "a,b" would not be
+		// the name.
+		return nil, fmt.Errorf("bad Name %q", o.Name)
+	}
 	kargs := []string{"ifhook.mac=" + mac.String()}
 	var addrs []string
 	for _, a := range o.Addrs {
@@ -207,6 +310,43 @@ func (img *Image) args(o Options) ([]string, error) {
 			return nil, fmt.Errorf("bad gateway: %v", err)
 		}
 		kargs = append(kargs, "ifhook.gw="+gw.String())
+	}
+	if o.DHCP {
+		if gw, err := netip.ParseAddr(o.Gateway); err == nil && gw.Is4() {
+			return nil, fmt.Errorf("an IPv4 Gateway with DHCP: the lease alone decides the default route")
+		}
+		kargs = append(kargs, "ifhook.dhcp=1")
+		if o.DHCPHostname != "" {
+			if !validName(o.DHCPHostname) {
+				return nil, fmt.Errorf("bad DHCPHostname %q", o.DHCPHostname)
+			}
+			kargs = append(kargs, "ifhook.hostname="+o.DHCPHostname)
+		}
+	} else if o.DHCPHostname != "" {
+		return nil, fmt.Errorf("DHCPHostname without DHCP")
+	}
+	if o.SLAAC {
+		kargs = append(kargs, "ifhook.slaac=1")
+	}
+	if o.DHCP || o.SLAAC {
+		kargs = append(kargs, "ifhook.netwait="+strconv.Itoa(seconds(o.netWait())))
+	}
+	for _, n := range o.Resolve {
+		if !validName(n) {
+			// Results are matched to names by their text, too.
+			return nil, fmt.Errorf("bad name to resolve %q", n)
+		}
+	}
+	if len(o.Resolve) > 0 {
+		kargs = append(kargs, "ifhook.resolve="+strings.Join(o.Resolve, ","),
+			"ifhook.rwait="+strconv.Itoa(seconds(o.resolveWait())))
+	}
+	if o.DNSServer != "" {
+		a, err := netip.ParseAddr(o.DNSServer)
+		if err != nil {
+			return nil, fmt.Errorf("bad DNSServer: %v", err)
+		}
+		kargs = append(kargs, "ifhook.dns="+a.String())
 	}
 	var targets []string
 	for _, t := range o.Ping {
@@ -266,7 +406,7 @@ func (img *Image) baseArgs(o Options, kargs []string) []string {
 	// byte at a time, which under TCG costs real seconds.
 	cmdline := append([]string{"console=ttyS0", "quiet", "panic=-1"}, kargs...)
 	args := []string{
-		"-name", qemuOpt("ifhook-guest-" + o.Name),
+		"-name", qemuOpt(cmp.Or(o.Name, "guest")),
 		"-nodefaults", "-no-user-config", "-display", "none",
 		"-serial", "stdio",
 		"-no-reboot", // panic=-1 and poweroff both end QEMU
@@ -285,7 +425,41 @@ func (o Options) pingWait() time.Duration {
 	return 10 * time.Second
 }
 
+func (o Options) netWait() time.Duration {
+	if o.NetWait > 0 {
+		return o.NetWait
+	}
+	return 15 * time.Second
+}
+
+func (o Options) resolveWait() time.Duration {
+	if o.ResolveWait > 0 {
+		return o.ResolveWait
+	}
+	return 10 * time.Second
+}
+
 func seconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }
+
+// validName is a host or domain name as it may go on the kernel command
+// line and into the guest's shell words: letters, digits, '-', '_' and
+// dots between labels.
+func validName(n string) bool {
+	if n == "" || len(n) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(n, ".") {
+		if l == "" || len(l) > 63 {
+			return false
+		}
+		for _, c := range l {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 func orNo(s string) string {
 	if s == "" {
@@ -365,13 +539,23 @@ func (g *Guest) Log() string { return g.con.String() }
 func (g *Guest) Exited() <-chan struct{} { return g.exited }
 
 // DefaultTimeout is what Wait uses for a zero timeout: the boot budget of
-// the accelerator plus every target's PingWait.
+// the accelerator plus every wait the guest was given (NetWait for DHCP
+// and for SLAAC, ResolveWait for each name, PingWait for each target).
 func (g *Guest) DefaultTimeout() time.Duration {
-	return bootBudget[g.Accel] + time.Duration(len(g.opts.Ping))*(g.opts.pingWait()+2*time.Second)
+	o := g.opts
+	d := bootBudget[g.Accel] + time.Duration(len(o.Ping))*(o.pingWait()+2*time.Second)
+	d += time.Duration(len(o.Resolve)) * (o.resolveWait() + 3*time.Second)
+	for _, on := range []bool{o.DHCP, o.SLAAC} {
+		if on {
+			d += o.netWait() + 3*time.Second
+		}
+	}
+	return d
 }
 
-// Wait waits until the guest has reported on every ping target (at once for
-// a guest with none, which is then just booted and configured). Its error,
+// Wait waits until the guest has reported on everything it was asked
+// (DHCP, SLAAC, names, ping targets; at once for a guest with none, which
+// is then just booted and configured). Its error,
 // for a timeout, a setup failure in the guest or QEMU exiting early,
 // carries the whole console log. timeout <= 0 means DefaultTimeout.
 func (g *Guest) Wait(timeout time.Duration) (Result, error) {
@@ -382,6 +566,21 @@ func (g *Guest) Wait(timeout time.Duration) (Result, error) {
 		return Result{}, err
 	}
 	res := g.con.result()
+	if err := g.con.parseError(); err != nil {
+		return res, g.fail(err)
+	}
+	if g.opts.DHCP != (res.DHCP != nil) || g.opts.SLAAC != (res.SLAAC != nil) {
+		return res, g.fail(fmt.Errorf("reported DHCP %v and SLAAC %v, asked DHCP %v and SLAAC %v",
+			res.DHCP != nil, res.SLAAC != nil, g.opts.DHCP, g.opts.SLAAC))
+	}
+	if len(res.Lookups) != len(g.opts.Resolve) {
+		return res, g.fail(fmt.Errorf("reported %d name lookups for %d names", len(res.Lookups), len(g.opts.Resolve)))
+	}
+	for i, l := range res.Lookups {
+		if l.Name != g.opts.Resolve[i] {
+			return res, g.fail(fmt.Errorf("lookup %d is for %s, want %s", i, l.Name, g.opts.Resolve[i]))
+		}
+	}
 	if len(res.Pings) != len(g.opts.Ping) {
 		return res, g.fail(fmt.Errorf("reported %d ping results for %d targets", len(res.Pings), len(g.opts.Ping)))
 	}
@@ -485,6 +684,7 @@ type console struct {
 	ready, done, failed, probed chan struct{}
 	res                         Result
 	errMsg                      string
+	badLine                     error // the first marker line that did not parse
 }
 
 func newConsole() *console {
@@ -520,19 +720,13 @@ func (c *console) line(l string) {
 		return
 	}
 	word, rest, _ := strings.Cut(l[i+len(marker):], " ")
-	kv := map[string]string{}
-	for _, f := range strings.Fields(rest) {
-		if k, v, ok := strings.Cut(f, "="); ok {
-			kv[k] = v
-		}
-	}
 	switch word {
 	case "READY":
 		c.res.Ready = time.Since(c.start)
+		c.noteBad(c.res.parseReady(rest))
 		closeOnce(c.ready)
 	case "RESULT":
-		tries, _ := strconv.Atoi(kv["tries"])
-		c.res.Pings = append(c.res.Pings, Ping{Target: kv["ping"], OK: kv["ok"] == "1", Tries: tries})
+		c.noteBad(c.res.parseResult(rest))
 	case "DONE":
 		c.res.Done = time.Since(c.start)
 		closeOnce(c.done)
@@ -542,6 +736,18 @@ func (c *console) line(l string) {
 	case "PROBE":
 		closeOnce(c.probed)
 	}
+}
+
+func (c *console) noteBad(err error) {
+	if err != nil && c.badLine == nil {
+		c.badLine = err
+	}
+}
+
+func (c *console) parseError() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.badLine
 }
 
 func closeOnce(ch chan struct{}) {
@@ -561,9 +767,7 @@ func (c *console) String() string {
 func (c *console) result() Result {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r := c.res
-	r.Pings = append([]Ping(nil), r.Pings...)
-	return r
+	return c.res.clone()
 }
 
 func (c *console) errorMsg() string {
