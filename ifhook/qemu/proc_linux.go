@@ -118,3 +118,56 @@ func splitCmdline(data []byte) []string {
 	}
 	return strings.Split(string(data), "\x00")
 }
+
+// maxFDs bounds the descriptors HeldTAPs looks at: QEMU's are a few dozen,
+// hundreds with many queues.
+const maxFDs = 1 << 16
+
+// HeldTAPs lists the TAP file descriptors process pid holds: those whose
+// /proc/PID/fd link is /dev/net/tun, each with the device its
+// /proc/PID/fdinfo iff: line names (tun_chr_show_fdinfo, Linux 3.13 on).
+// Reading another process's descriptors needs the right to ptrace it
+// (root, or the same user): else it fails with fs.ErrPermission.
+func HeldTAPs(pid int) ([]HeldTAP, error) {
+	if pid <= 0 {
+		return nil, fmt.Errorf("no process %d", pid)
+	}
+	dir := "/proc/" + strconv.Itoa(pid)
+	fds, err := rawfile.OpenDir(dir+"/fd", false, 0)
+	if err != nil {
+		return nil, procErr(pid, err)
+	}
+	defer fds.Close()
+	infos, err := rawfile.OpenDir(dir+"/fdinfo", false, 0)
+	if err != nil {
+		return nil, procErr(pid, err)
+	}
+	defer infos.Close()
+	entries, err := fds.List()
+	if err != nil {
+		return nil, procErr(pid, err)
+	}
+	if len(entries) > maxFDs {
+		return nil, fmt.Errorf("process %d holds %d descriptors, more than %d", pid, len(entries), maxFDs)
+	}
+	var out []HeldTAP
+	var buf [64]byte
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name)
+		if err != nil || fd < 0 {
+			continue
+		}
+		n, err := unix.Readlinkat(fds.FD(), e.Name, buf[:])
+		if err != nil || string(buf[:n]) != "/dev/net/tun" {
+			continue // closed meanwhile, or not a TAP
+		}
+		info, err := infos.Read(e.Name, 4096)
+		if err != nil {
+			continue
+		}
+		if name := iffName(info); name != "" {
+			out = append(out, HeldTAP{FD: fd, Name: name})
+		}
+	}
+	return out, nil
+}
