@@ -18,20 +18,32 @@ import (
 // launch_script forks and execs them).
 func FromParent() (*VM, error) { return FromPID(os.Getppid()) }
 
-// ParentMayBeQEMU reports, with one readlink and no allocation for the
-// common answer, whether the parent process could be QEMU: its executable
-// is a QEMU system emulator, or cannot be read (another user's process,
-// which FromParent then judges by argv[0]).
-func ParentMayBeQEMU() bool {
+// ParentExe returns the parent process's executable, with one readlink:
+// QEMU runs its scripts as its own children, libvirt its ethernet scripts
+// as libvirtd's or virtqemud's. An unreadable link (another user's
+// process) is an error wrapping fs.ErrPermission.
+func ParentExe() (string, error) {
 	var buf [256]byte
-	n, err := unix.Readlink("/proc/"+strconv.Itoa(os.Getppid())+"/exe", buf[:])
+	path := "/proc/" + strconv.Itoa(os.Getppid()) + "/exe"
+	n, err := unix.Readlink(path, buf[:])
 	if err != nil {
-		return err == unix.EACCES || err == unix.EPERM
+		return "", &fs.PathError{Op: "readlink", Path: path, Err: err}
 	}
 	if n == len(buf) {
-		return true // a long path: let FromParent read it whole
+		return readlink(path) // a long path: read it whole
 	}
-	return IsQEMU(string(buf[:n]))
+	return string(buf[:n]), nil
+}
+
+// ParentMayBeQEMU reports whether the parent process could be QEMU: its
+// executable is a QEMU system emulator, or cannot be read (another user's
+// process, which FromParent then judges by argv[0]).
+func ParentMayBeQEMU() bool {
+	exe, err := ParentExe()
+	if err != nil {
+		return errors.Is(err, fs.ErrPermission)
+	}
+	return IsQEMU(exe)
 }
 
 // FromPID reads the VM of QEMU process pid from /proc/PID/exe and
