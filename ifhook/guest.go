@@ -153,15 +153,15 @@ func (h *Hook) checkGuestMAC(tap string, g Guest, bridge *rtnl.Link, newBridge b
 		return notes, nil // a bridge made in this run has no guests yet
 	}
 	owner, err := h.State.MACOwner(bridge.Name, g.MAC)
-	if err != nil || owner == "" || owner == tap {
-		return notes, nil
-	}
-	if other := h.liveGuestMAC(owner, bridge, g.MAC); other != nil {
-		vm := ""
-		if other.VM != "" {
-			vm = fmt.Sprintf(" (VM %s)", escape.Quote(other.VM))
+	if err == nil && owner != "" && owner != tap {
+		if other := h.liveGuestMAC(owner, bridge, g.MAC); other != nil {
+			return notes, exit.New(exit.BadTAP, "guest MAC %s is already used on %s by %s; give %s (try: %s)", g.MAC, bridge.Name, describePort(owner, other), g.macOption(), g.macHint())
 		}
-		return notes, exit.New(exit.BadTAP, "guest MAC %s is already used on %s by %s%s; give %s (try: %s)", g.MAC, bridge.Name, owner, vm, g.macOption(), g.macHint())
+	}
+	// No record claims it; a NIC hot-plugged with no MAC at its ifup may
+	// have sent from it since.
+	if port, rec := h.learnedElsewhere(bridge, g.MAC, tap); port != "" {
+		return notes, exit.New(exit.BadTAP, "guest MAC %s is already used on %s by %s (the bridge learned it there); give %s (try: %s)", g.MAC, bridge.Name, describePort(port, rec), g.macOption(), g.macHint())
 	}
 	return notes, nil
 }
