@@ -87,6 +87,7 @@ func (h *Hook) guest(tap string) Guest {
 		return Guest{}
 	}
 	g := h.cfg.Guest(tap)
+	libvirtRun := g.resolve != nil
 	if g.resolve != nil {
 		// libvirt runs the script: its files are matched against the MAC
 		// it gave the TAP.
@@ -101,11 +102,17 @@ func (h *Hook) guest(tap string) Guest {
 			g = g.resolve(l.MAC, first)
 		}
 	}
+	// Under libvirt no -v can be asked for (it clears the environment):
+	// where the guest came from goes to syslog too.
+	say := h.Log.Debug
+	if libvirtRun {
+		say = h.Log.Change
+	}
 	if g.Note != "" {
-		h.Log.Debug("up %s: %s", tap, g.Note)
+		say("up %s: %s", tap, g.Note)
 	}
 	if g.Source != "" {
-		h.Log.Debug("up %s: VM %s, guest MAC %s, from %s", tap, escape.Quote(g.VM), macString(g.MAC), g.Source)
+		say("up %s: VM %s, guest MAC %s, from %s", tap, escape.Quote(g.VM), macString(g.MAC), g.Source)
 	}
 	return g
 }
