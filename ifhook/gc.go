@@ -144,7 +144,7 @@ func (h *Hook) sweep(except string) ([]string, error) {
 		removed = append(removed, r.TAP)
 		h.Log.Change("gc: removed the record of %s (bridge %s, since %s): the TAP is gone", r.TAP, r.Bridge, r.Since.Format(time.RFC3339))
 	}
-	return removed, exit.Join(err, h.sweepDHCPHosts())
+	return removed, exit.Join(err, h.adoptLearned(recs), h.sweepDHCPHosts())
 }
 
 // applyForget undoes a record's DHCP (its hosts entry, its leases) now.

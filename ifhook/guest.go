@@ -3,11 +3,13 @@ package ifhook
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"strings"
 
 	"github.com/ifhook/ifhook/ifhook/escape"
 	"github.com/ifhook/ifhook/ifhook/exit"
+	"github.com/ifhook/ifhook/ifhook/libvirt"
 	"github.com/ifhook/ifhook/ifhook/plan"
 	"github.com/ifhook/ifhook/ifhook/policy"
 	"github.com/ifhook/ifhook/ifhook/qemu"
@@ -26,7 +28,21 @@ type Guest struct {
 	NIC        string           // the option that made the NIC: "-net nic", "-nic", "-device e1000"
 	NICIndex   int              // the NIC's position among the VM's NICs
 	Note       string           // why something is not known, for -v
+	// Source says what answered (QEMU's command line, the TAPs it holds,
+	// one of libvirt's files), for -v.
+	Source string
+	// KeepMAC is set when the TAP's MAC is libvirt's (fe or fa and the
+	// guest's last five octets): tap_mac = "derive" keeps it even when the
+	// guest's MAC is not known.
+	KeepMAC bool
+
+	// resolve finishes a Guest once the TAP's MAC is known: libvirt's
+	// files are matched against it (see Hook.guest).
+	resolve func(tapMAC net.HardwareAddr, first byte) Guest
 }
+
+// libvirtNIC is Guest.NIC for a libvirt domain's interface.
+const libvirtNIC = "libvirt <interface>"
 
 // macOption names the option and key that set a NIC's MAC: "-net nic a
 // macaddr=", "-device virtio-net-pci a mac=".
@@ -36,6 +52,8 @@ func (g Guest) macOption() string {
 		return "-net nic a macaddr="
 	case g.NIC == "-nic":
 		return "-nic a mac="
+	case g.NIC == libvirtNIC:
+		return "the domain's <interface> a <mac address=.../>"
 	}
 	return g.NIC + " a mac="
 }
@@ -69,8 +87,32 @@ func (h *Hook) guest(tap string) Guest {
 		return Guest{}
 	}
 	g := h.cfg.Guest(tap)
+	libvirtRun := g.resolve != nil
+	if g.resolve != nil {
+		// libvirt runs the script: its files are matched against the MAC
+		// it gave the TAP.
+		l, err := h.Kernel.LinkByName(tap)
+		if err != nil {
+			g = Guest{Note: fmt.Sprintf("libvirt runs ifhook, but the TAP cannot be looked up: %v", err)}
+		} else {
+			first := byte(0x52)
+			if len(h.Policy.MACPrefix) > 0 {
+				first = h.Policy.MACPrefix[0]
+			}
+			g = g.resolve(l.MAC, first)
+		}
+	}
+	// Under libvirt no -v can be asked for (it clears the environment):
+	// where the guest came from goes to syslog too.
+	say := h.Log.Debug
+	if libvirtRun {
+		say = h.Log.Change
+	}
 	if g.Note != "" {
-		h.Log.Debug("up %s: %s", tap, g.Note)
+		say("up %s: %s", tap, g.Note)
+	}
+	if g.Source != "" {
+		say("up %s: VM %s, guest MAC %s, from %s", tap, escape.Quote(g.VM), macString(g.MAC), g.Source)
 	}
 	return g
 }
@@ -82,6 +124,9 @@ func (h *Hook) guest(tap string) Guest {
 func (h *Hook) hostMAC(tap string, g Guest) net.HardwareAddr {
 	if h.Policy.TAPMAC != policy.TAPMACDerive {
 		return nil
+	}
+	if g.KeepMAC && g.MAC == nil {
+		return nil // libvirt's, for a guest MAC it did not tell
 	}
 	if g.MAC != nil && !g.DefaultMAC {
 		return policy.HostMACFromGuest(g.MAC)
@@ -115,15 +160,15 @@ func (h *Hook) checkGuestMAC(tap string, g Guest, bridge *rtnl.Link, newBridge b
 		return notes, nil // a bridge made in this run has no guests yet
 	}
 	owner, err := h.State.MACOwner(bridge.Name, g.MAC)
-	if err != nil || owner == "" || owner == tap {
-		return notes, nil
-	}
-	if other := h.liveGuestMAC(owner, bridge, g.MAC); other != nil {
-		vm := ""
-		if other.VM != "" {
-			vm = fmt.Sprintf(" (VM %s)", escape.Quote(other.VM))
+	if err == nil && owner != "" && owner != tap {
+		if other := h.liveGuestMAC(owner, bridge, g.MAC); other != nil {
+			return notes, exit.New(exit.BadTAP, "guest MAC %s is already used on %s by %s; give %s (try: %s)", g.MAC, bridge.Name, describePort(owner, other), g.macOption(), g.macHint())
 		}
-		return notes, exit.New(exit.BadTAP, "guest MAC %s is already used on %s by %s%s; give %s (try: %s)", g.MAC, bridge.Name, owner, vm, g.macOption(), g.macHint())
+	}
+	// No record claims it; a NIC hot-plugged with no MAC at its ifup may
+	// have sent from it since.
+	if port, rec := h.learnedElsewhere(bridge, g.MAC, tap); port != "" {
+		return notes, exit.New(exit.BadTAP, "guest MAC %s is already used on %s by %s (the bridge learned it there); give %s (try: %s)", g.MAC, bridge.Name, describePort(port, rec), g.macOption(), g.macHint())
 	}
 	return notes, nil
 }
@@ -143,33 +188,63 @@ func (h *Hook) liveGuestMAC(owner string, bridge *rtnl.Link, mac net.HardwareAdd
 	return rec
 }
 
-// ParentGuest reads the VM behind tap from the command line of the process
-// that ran ifhook, when that is QEMU (Hook.Guest for the hook QEMU runs).
+// ParentGuest reads the VM behind tap from the process that ran ifhook
+// (Hook.Guest for the hook QEMU or libvirt runs): QEMU's command line, and
+// the TAPs QEMU holds when the command line does not name tap; or, when
+// libvirt runs ifhook, libvirt's files (matched against the TAP's MAC by
+// Hook.guest).
 func ParentGuest(tap string) Guest {
-	// Most runs from outside QEMU end here, after one readlink: no error
-	// values built, no command line read.
-	if !qemu.ParentMayBeQEMU() {
+	// Most runs from outside QEMU end here, after one readlink: no
+	// command line read.
+	exe, err := qemu.ParentExe()
+	switch {
+	case err == nil && libvirt.IsDaemon(exe):
+		return Guest{resolve: func(tapMAC net.HardwareAddr, first byte) Guest {
+			return LibvirtGuest(tap, tapMAC, first, libvirt.Read(libvirt.SystemDirs))
+		}}
+	case err == nil && !qemu.IsQEMU(exe), err != nil && !errors.Is(err, fs.ErrPermission):
 		return Guest{}
 	}
 	vm, err := qemu.FromParent()
 	if errors.Is(err, qemu.ErrNotQEMU) {
-		return Guest{} // run from a shell, a test, a libvirt script
+		return Guest{} // run from a shell, a test
 	}
 	if err != nil {
 		return Guest{Note: "cannot read QEMU's command line: " + err.Error()}
 	}
-	return GuestOf(vm, tap)
+	g := GuestOf(vm, tap)
+	if g.MAC != nil || !vm.HasKernelNamedTAP() {
+		return g
+	}
+	// No ifname= names tap: which backend it is shows in what QEMU holds.
+	held, err := qemu.HeldTAPs(vm.PID)
+	if err != nil {
+		g.Note += "; cannot read the TAPs QEMU holds: " + err.Error()
+		return g
+	}
+	return GuestOfHeld(vm, tap, held)
 }
 
 // GuestOf returns what vm's command line says of the NIC behind tap.
 func GuestOf(vm *qemu.VM, tap string) Guest {
-	g := Guest{VM: vm.Name, PID: vm.PID}
 	nic, ok, why := vm.NICForTAP(tap)
+	return guestOfNIC(vm, nic, ok, why, "QEMU's command line (ifname="+tap+")")
+}
+
+// GuestOfHeld returns the NIC behind tap, which no ifname= names, from
+// vm's command line and the TAPs its QEMU holds (qemu.HeldTAPs).
+func GuestOfHeld(vm *qemu.VM, tap string, held []qemu.HeldTAP) Guest {
+	nic, ok, why := vm.NICForHeldTAP(tap, held)
+	return guestOfNIC(vm, nic, ok, why, fmt.Sprintf("QEMU's command line and the %d TAP descriptors it holds (/proc/%d/fdinfo)", len(held), vm.PID))
+}
+
+func guestOfNIC(vm *qemu.VM, nic qemu.NIC, ok bool, why, source string) Guest {
+	g := Guest{VM: vm.Name, PID: vm.PID}
 	if !ok {
 		g.Note = "guest MAC unknown: " + why
 		return g
 	}
-	g.MAC, g.DefaultMAC = nic.MAC, nic.DefaultMAC
+	g.MAC, g.DefaultMAC, g.Source = nic.MAC, nic.DefaultMAC, source
 	switch nic.Option {
 	case "-device":
 		g.NIC = "-device " + nic.Model
@@ -184,5 +259,29 @@ func GuestOf(vm *qemu.VM, tap string) Guest {
 			break
 		}
 	}
+	return g
+}
+
+// LibvirtGuest returns what libvirt's files (snap) say of the domain
+// behind tap, whose MAC is tapMAC; first is the octet to assume for a
+// guest MAC only the TAP's tells (the policy's prefix's).
+func LibvirtGuest(tap string, tapMAC net.HardwareAddr, first byte, snap *libvirt.Snapshot) Guest {
+	g := Guest{NIC: libvirtNIC, KeepMAC: libvirt.IsHostMAC(tapMAC)}
+	f, ok, why := libvirt.Resolve(tap, tapMAC, first, snap)
+	var notes []string
+	notes = append(notes, snap.Notes...)
+	if !ok {
+		g.VM = f.Domain
+		notes = append(notes, "libvirt runs ifhook; domain or guest MAC unknown: "+why)
+		if g.KeepMAC {
+			notes = append(notes, "keeping the MAC libvirt gave the TAP, "+tapMAC.String())
+		}
+	} else {
+		g.VM, g.PID, g.MAC, g.Source = f.Domain, f.PID, f.MAC, f.Source
+		if f.Inferred {
+			g.Source += fmt.Sprintf(", the guest MAC's first octet %02x assumed (libvirt replaced it with %02x in the TAP's)", f.MAC[0], tapMAC[0])
+		}
+	}
+	g.Note = strings.Join(notes, "; ")
 	return g
 }

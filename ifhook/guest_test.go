@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ifhook/ifhook/ifhook/exit"
+	"github.com/ifhook/ifhook/ifhook/libvirt"
 	"github.com/ifhook/ifhook/ifhook/policy"
 	"github.com/ifhook/ifhook/ifhook/qemu"
 )
@@ -109,5 +110,51 @@ func TestCheckGuestMACWarnings(t *testing.T) {
 		if err != nil && exit.Code(err) != 65 {
 			t.Errorf("%s %s: exit %d, want 65", tc.mode, tc.mac, exit.Code(err))
 		}
+	}
+}
+
+func TestGuestOfHeld(t *testing.T) {
+	vm, err := qemu.Parse([]string{"qemu-system-x86_64", "-name", "two",
+		"-nic", "tap,mac=52:54:00:00:00:01,script=S", "-nic", "tap,mac=52:54:00:00:00:02,script=S"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm.PID = 4242
+	g := GuestOf(vm, "tap1")
+	if g.MAC != nil || !strings.Contains(g.Note, "no ifname=") {
+		t.Fatalf("GuestOf(tap1) = %+v", g)
+	}
+	g = GuestOfHeld(vm, "tap1", []qemu.HeldTAP{{FD: 9, Name: "tap1"}, {FD: 8, Name: "tap0"}})
+	if g.VM != "two" || g.PID != 4242 || g.MAC.String() != "52:54:00:00:00:02" || g.NIC != "-nic" || g.NICIndex != 1 || !strings.Contains(g.Source, "/proc/4242/fdinfo") {
+		t.Errorf("GuestOfHeld(tap1) = %+v", g)
+	}
+	g = GuestOfHeld(vm, "tap2", []qemu.HeldTAP{{FD: 8, Name: "tap0"}, {FD: 9, Name: "tap1"}, {FD: 10, Name: "tap2"}})
+	if g.MAC != nil || g.VM != "two" || !strings.Contains(g.Note, "added through the monitor") {
+		t.Errorf("GuestOfHeld(hot-plugged tap2) = %+v", g)
+	}
+}
+
+func TestLibvirtGuest(t *testing.T) {
+	pol, _ := policy.Parse([]byte(""), "test.toml")
+	h := &Hook{Policy: pol}
+	snap := &libvirt.Snapshot{LibDir: "/var/lib/libvirt/qemu", Starting: []string{"domain-3-lv-web"}}
+	g := LibvirtGuest("vnet0", mustMAC("fe:54:00:5a:00:01"), 0x52, snap)
+	if g.VM != "lv-web" || g.MAC.String() != "52:54:00:5a:00:01" || !g.KeepMAC || !strings.Contains(g.Source, "domain-3-lv-web") || !strings.Contains(g.Source, "assumed") {
+		t.Fatalf("LibvirtGuest = %+v", g)
+	}
+	// tap_mac = "derive" is libvirt's own MAC: the TAP keeps it.
+	if got := h.hostMAC("vnet0", g); got.String() != "fe:54:00:5a:00:01" {
+		t.Errorf("hostMAC = %s, want libvirt's fe:54:00:5a:00:01", got)
+	}
+	// Nothing answers: the MAC libvirt set is kept all the same.
+	g = LibvirtGuest("vnet0", mustMAC("fe:54:00:5a:00:01"), 0x52, &libvirt.Snapshot{})
+	if g.MAC != nil || !g.KeepMAC || !strings.Contains(g.Note, "keeping the MAC libvirt gave") {
+		t.Fatalf("LibvirtGuest(nothing) = %+v", g)
+	}
+	if got := h.hostMAC("vnet0", g); got != nil {
+		t.Errorf("hostMAC = %s, want none (keep libvirt's)", got)
+	}
+	if !strings.Contains(g.macOption(), "<mac address=") {
+		t.Errorf("macOption = %q", g.macOption())
 	}
 }

@@ -183,6 +183,7 @@ func (m *Manager) doctorBridge(name string) ([]Finding, error) {
 	if spec != nil && spec.DHCP != nil {
 		out = append(out, m.doctorFirewall(spec)...)
 	}
+	out = append(out, m.doctorGuestMACs(name, br, ports)...)
 	return out, nil
 }
 
@@ -203,6 +204,75 @@ func (m *Manager) doctorFirewall(spec *policy.BridgeSpec) []Finding {
 				Problem: fmt.Sprintf("the forward chain %s drops by default: unless it accepts them, guests on %s reach nothing past the host", strings.Join(chains, "; "), spec.Name),
 				Fix:     fmt.Sprintf("accept them there, e.g. nft insert rule <family> <table> <chain> iifname %q accept and oifname %q ct state established,related accept", spec.Name, spec.Name)})
 		}
+	}
+	return out
+}
+
+// doctorGuestMACs: two ports of one bridge whose guests use the same MAC,
+// by ifhook's records (the MAC read from QEMU's command line or libvirt)
+// or by what the bridge learned (a NIC hot-plugged with no MAC at its
+// ifup, a TAP ifhook did not attach): the bridge delivers that MAC's
+// frames to one of them only, and both guests lose packets.
+func (m *Manager) doctorGuestMACs(name string, br *kernel.Link, ports []*kernel.Link) []Finding {
+	recs, _ := m.State.List()
+	type carrier struct {
+		port, vm, how string
+	}
+	byMAC := map[string][]carrier{}
+	seen := map[string]bool{}
+	addCarrier := func(mac, port, vm, how string) {
+		if seen[mac+"\x00"+port] {
+			return
+		}
+		seen[mac+"\x00"+port] = true
+		byMAC[mac] = append(byMAC[mac], carrier{port, vm, how})
+	}
+	portByIndex := map[int]*kernel.Link{}
+	vmOf := map[string]string{}
+	for _, p := range ports {
+		portByIndex[p.Index] = p
+		for _, r := range recs {
+			if r.TAP != p.Name || r.Index != p.Index {
+				continue
+			}
+			vmOf[p.Name] = r.VM
+			if r.GuestMAC != "" && r.Bridge == name {
+				addCarrier(r.GuestMAC, p.Name, r.VM, "recorded")
+			}
+		}
+	}
+	if learned, err := m.Kernel.LearnedMACs(br.Index); err == nil {
+		for _, e := range learned {
+			if p := portByIndex[e.Port]; p != nil {
+				addCarrier(e.MAC.String(), p.Name, vmOf[p.Name], "learned by the bridge")
+			}
+		}
+	}
+	var macs []string
+	for mac, cs := range byMAC {
+		if len(cs) > 1 {
+			macs = append(macs, mac)
+		}
+	}
+	sort.Strings(macs)
+	var out []Finding
+	for _, mac := range macs {
+		var who, vms []string
+		for _, c := range byMAC[mac] {
+			d := c.port
+			if c.vm != "" {
+				d += " (VM " + escape.Quote(c.vm) + ")"
+				vms = append(vms, c.vm)
+			}
+			who = append(who, d+", "+c.how)
+		}
+		hint := "ifhook mac NAME"
+		if len(vms) > 0 {
+			hint = "ifhook mac " + vms[len(vms)-1]
+		}
+		out = append(out, Finding{Bridge: name, Check: "guest-mac",
+			Problem: fmt.Sprintf("ports %s carry the same guest MAC %s: the bridge sends its frames to one of them only, so both guests lose packets", strings.Join(who, " and "), mac),
+			Fix:     fmt.Sprintf("give one of the guests another MAC (%s prints a stable one) and restart or re-plug its NIC", hint)})
 	}
 	return out
 }

@@ -24,6 +24,7 @@ package kernel
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 
@@ -169,11 +170,22 @@ type Links interface {
 	// DefaultRouteLinks returns the links carrying a default route of the
 	// main table, for one family (unix.AF_INET, unix.AF_INET6).
 	DefaultRouteLinks(family int) ([]int, error)
+	// LearnedMACs lists the MACs bridge master learned on its ports
+	// (the dynamic entries of its forwarding database, RTM_GETNEIGH
+	// AF_BRIDGE): who sends from behind which port. Local and static
+	// entries are left out.
+	LearnedMACs(master int) ([]FDBEntry, error)
 	// SetLink applies a change to one link in one message.
 	SetLink(index int, ch Change) error
 	// CreateBridge makes a bridge, down, and returns its index.
 	CreateBridge(name string, o BridgeOptions) (int, error)
 	DeleteLink(index int) error
+}
+
+// FDBEntry is one MAC a bridge learned: frames from MAC came in on Port.
+type FDBEntry struct {
+	MAC  net.HardwareAddr
+	Port int // the port's index
 }
 
 // Addrs reads and changes addresses (scope universe and link).

@@ -35,6 +35,7 @@ type Model struct {
 	managers map[string][]Manager
 	drop     []string
 	inDrop   []string
+	learned  []FDBEntry
 	next     int
 	handle   uint64
 
@@ -94,6 +95,7 @@ func (m *Model) Clone() *Model {
 	c.wireless = cloneMap(m.wireless)
 	c.managers = cloneMap(m.managers)
 	c.drop = slices.Clone(m.drop)
+	c.learned = slices.Clone(m.learned)
 	c.names = cloneMap(m.names)
 	c.addrsOf = cloneMap(m.addrsOf)
 	c.routesOf = cloneMap(m.routesOf)
@@ -241,6 +243,40 @@ func (m *Model) DefaultRouteLinks(family int) ([]int, error) {
 	return out, nil
 }
 
+// Learn makes the bridge of port learn mac on it, as a frame from mac
+// arriving there would: an entry of mac on another port of that bridge
+// moves here.
+func (m *Model) Learn(port int, mac net.HardwareAddr) {
+	l, ok := m.links[port]
+	if !ok || l.Master == 0 {
+		return
+	}
+	m.learned = slices.DeleteFunc(m.learned, func(e FDBEntry) bool {
+		p, ok := m.links[e.Port]
+		return ok && p.Master == l.Master && string(e.MAC) == string(mac)
+	})
+	m.learned = append(m.learned, FDBEntry{MAC: slices.Clone(mac), Port: port})
+}
+
+func (m *Model) forget(port int) {
+	m.learned = slices.DeleteFunc(m.learned, func(e FDBEntry) bool { return e.Port == port })
+}
+
+// LearnedMACs answers for a complete model only: Observe does not read the
+// forwarding database.
+func (m *Model) LearnedMACs(master int) ([]FDBEntry, error) {
+	if !m.complete {
+		return nil, fmt.Errorf("forwarding entries of index %d: %w", master, ErrNotObserved)
+	}
+	var out []FDBEntry
+	for _, e := range m.learned {
+		if p, ok := m.links[e.Port]; ok && p.Master == master {
+			out = append(out, FDBEntry{MAC: slices.Clone(e.MAC), Port: e.Port})
+		}
+	}
+	return out, nil
+}
+
 func (m *Model) SetLink(index int, ch Change) error {
 	l, ok := m.links[index]
 	if !ok {
@@ -267,6 +303,9 @@ func (m *Model) SetLink(index int, ch Change) error {
 		l.MTU = ch.MTU
 	}
 	if ch.Master != nil {
+		if *ch.Master != l.Master {
+			m.forget(index) // the kernel flushes a leaving port's entries
+		}
 		l.Master = *ch.Master
 		l.SlaveKind, l.PortState = "", -1
 		if l.Master != 0 {
@@ -325,6 +364,7 @@ func (m *Model) DeleteLink(index int) error {
 	}
 	m.addrs = slices.DeleteFunc(m.addrs, func(a Addr) bool { return a.Index == index })
 	m.routes = slices.DeleteFunc(m.routes, func(r Route) bool { return r.Index == index })
+	m.forget(index)
 	delete(m.links, index)
 	return nil
 }

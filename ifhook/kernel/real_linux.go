@@ -183,6 +183,28 @@ func (k *Real) Bridges() ([]*Link, error)                   { return k.conn.Brid
 func (k *Real) Ports(master int) ([]*Link, error)           { return k.conn.Ports(master) }
 func (k *Real) DefaultRouteLinks(family int) ([]int, error) { return k.conn.DefaultRouteLinks(family) }
 
+// LearnedMACs dumps the namespace's bridge forwarding entries and keeps
+// master's dynamic ones (netlink.Handle has no master filter for the
+// request; the kernel reports each entry's master).
+func (k *Real) LearnedMACs(master int) ([]FDBEntry, error) {
+	h, err := k.handle()
+	if err != nil {
+		return nil, err
+	}
+	list, err := retry(func() ([]netlink.Neigh, error) { return h.NeighList(0, unix.AF_BRIDGE) })
+	if err != nil {
+		return nil, err
+	}
+	var out []FDBEntry
+	for _, n := range list {
+		if n.MasterIndex != master || n.LinkIndex == master || n.State&(unix.NUD_PERMANENT|unix.NUD_NOARP) != 0 || len(n.HardwareAddr) != 6 {
+			continue
+		}
+		out = append(out, FDBEntry{MAC: slices.Clone(n.HardwareAddr), Port: n.LinkIndex})
+	}
+	return out, nil
+}
+
 func (k *Real) SetLink(index int, ch Change) error {
 	return k.change(func() error { return k.conn.SetLink(index, ch) })
 }

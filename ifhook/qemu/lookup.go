@@ -31,7 +31,13 @@ func (vm *VM) NICForTAP(tap string) (nic NIC, ok bool, why string) {
 	default:
 		return NIC{}, false, fmt.Sprintf("ifname=%s is given %d times (%s, %s)", tap, len(found), vm.taps[found[0]].label, vm.taps[found[1]].label)
 	}
-	t := &vm.taps[found[0]]
+	return vm.nicOfTap(found[0], tap)
+}
+
+// nicOfTap returns the one NIC TAP t (called tap) reaches, or why there
+// is not one.
+func (vm *VM) nicOfTap(i int, tap string) (nic NIC, ok bool, why string) {
+	t := &vm.taps[i]
 	nics := t.direct
 	if t.hub != nil {
 		nics = append(append([]int(nil), t.direct...), t.hub.nics...)

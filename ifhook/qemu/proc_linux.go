@@ -18,20 +18,32 @@ import (
 // launch_script forks and execs them).
 func FromParent() (*VM, error) { return FromPID(os.Getppid()) }
 
-// ParentMayBeQEMU reports, with one readlink and no allocation for the
-// common answer, whether the parent process could be QEMU: its executable
-// is a QEMU system emulator, or cannot be read (another user's process,
-// which FromParent then judges by argv[0]).
-func ParentMayBeQEMU() bool {
+// ParentExe returns the parent process's executable, with one readlink:
+// QEMU runs its scripts as its own children, libvirt its ethernet scripts
+// as libvirtd's or virtqemud's. An unreadable link (another user's
+// process) is an error wrapping fs.ErrPermission.
+func ParentExe() (string, error) {
 	var buf [256]byte
-	n, err := unix.Readlink("/proc/"+strconv.Itoa(os.Getppid())+"/exe", buf[:])
+	path := "/proc/" + strconv.Itoa(os.Getppid()) + "/exe"
+	n, err := unix.Readlink(path, buf[:])
 	if err != nil {
-		return err == unix.EACCES || err == unix.EPERM
+		return "", &fs.PathError{Op: "readlink", Path: path, Err: err}
 	}
 	if n == len(buf) {
-		return true // a long path: let FromParent read it whole
+		return readlink(path) // a long path: read it whole
 	}
-	return IsQEMU(string(buf[:n]))
+	return string(buf[:n]), nil
+}
+
+// ParentMayBeQEMU reports whether the parent process could be QEMU: its
+// executable is a QEMU system emulator, or cannot be read (another user's
+// process, which FromParent then judges by argv[0]).
+func ParentMayBeQEMU() bool {
+	exe, err := ParentExe()
+	if err != nil {
+		return errors.Is(err, fs.ErrPermission)
+	}
+	return IsQEMU(exe)
 }
 
 // FromPID reads the VM of QEMU process pid from /proc/PID/exe and
@@ -117,4 +129,57 @@ func splitCmdline(data []byte) []string {
 		return nil
 	}
 	return strings.Split(string(data), "\x00")
+}
+
+// maxFDs bounds the descriptors HeldTAPs looks at: QEMU's are a few dozen,
+// hundreds with many queues.
+const maxFDs = 1 << 16
+
+// HeldTAPs lists the TAP file descriptors process pid holds: those whose
+// /proc/PID/fd link is /dev/net/tun, each with the device its
+// /proc/PID/fdinfo iff: line names (tun_chr_show_fdinfo, Linux 3.13 on).
+// Reading another process's descriptors needs the right to ptrace it
+// (root, or the same user): else it fails with fs.ErrPermission.
+func HeldTAPs(pid int) ([]HeldTAP, error) {
+	if pid <= 0 {
+		return nil, fmt.Errorf("no process %d", pid)
+	}
+	dir := "/proc/" + strconv.Itoa(pid)
+	fds, err := rawfile.OpenDir(dir+"/fd", false, 0)
+	if err != nil {
+		return nil, procErr(pid, err)
+	}
+	defer fds.Close()
+	infos, err := rawfile.OpenDir(dir+"/fdinfo", false, 0)
+	if err != nil {
+		return nil, procErr(pid, err)
+	}
+	defer infos.Close()
+	entries, err := fds.List()
+	if err != nil {
+		return nil, procErr(pid, err)
+	}
+	if len(entries) > maxFDs {
+		return nil, fmt.Errorf("process %d holds %d descriptors, more than %d", pid, len(entries), maxFDs)
+	}
+	var out []HeldTAP
+	var buf [64]byte
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name)
+		if err != nil || fd < 0 {
+			continue
+		}
+		n, err := unix.Readlinkat(fds.FD(), e.Name, buf[:])
+		if err != nil || string(buf[:n]) != "/dev/net/tun" {
+			continue // closed meanwhile, or not a TAP
+		}
+		info, err := infos.Read(e.Name, 4096)
+		if err != nil {
+			continue
+		}
+		if name := iffName(info); name != "" {
+			out = append(out, HeldTAP{FD: fd, Name: name})
+		}
+	}
+	return out, nil
 }

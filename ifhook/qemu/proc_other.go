@@ -22,3 +22,10 @@ func errUnsupported() error {
 // ParentMayBeQEMU reports whether the parent process could be QEMU; only
 // Linux can tell.
 func ParentMayBeQEMU() bool { return false }
+
+// HeldTAPs lists the TAP descriptors process pid holds; only Linux can
+// tell.
+func HeldTAPs(pid int) ([]HeldTAP, error) { return nil, errUnsupported() }
+
+// ParentExe returns the parent process's executable; only Linux can tell.
+func ParentExe() (string, error) { return "", errUnsupported() }

@@ -52,6 +52,7 @@ type VM struct {
 	Notes []string
 
 	taps   []tap            // every TAP backend, in command-line order
+	opened []opened         // the backends that hold a TAP, in the order QEMU opens them
 	byName map[string][]int // TAP name to indexes into taps
 
 	readconfig bool // a -readconfig file was not read

@@ -15,6 +15,7 @@ const ifnameMax = 15
 type tap struct {
 	name   string // what QEMU passes to the script; "" when the kernel picks it
 	why    string // why name is "", for messages
+	kernel bool   // QEMU opens it under a name the kernel picks (tap0, ...)
 	label  string // the option as written
 	direct []int  // NICs wired to it by netdev= (QEMU allows one)
 	hub    *hub   // the hub it is on, if any
@@ -98,6 +99,7 @@ func (p *parser) build() {
 			nic: NIC{Option: "default -net nic"}, macOK: true, onHub: true, label: "default -net nic",
 		})
 	}
+	b.vm.sortOpened()
 	b.wire()
 }
 
@@ -121,6 +123,9 @@ func (b *builder) newNetdev(id string, r *record) *netdev {
 	switch typ {
 	case "tap":
 		nd.tap = b.addTap(r)
+		b.opens(r, nd.tap)
+	case "bridge":
+		b.opens(r, -1)
 	case "hubport":
 		hubid, _ := r.opts.get("hubid")
 		n, ok := parseCInt(hubid)
@@ -140,6 +145,7 @@ func (b *builder) newNetdev(id string, r *record) *netdev {
 func (b *builder) addTap(r *record) int {
 	t := tap{label: r.label}
 	t.name, t.why = tapName(&r.opts)
+	t.kernel = t.name == "" && !inherited(&r.opts) && !r.opts.has("helper")
 	if ifname, _ := r.opts.get("ifname"); t.name != "" && t.name != ifname {
 		b.note("%s: ifname=%s is longer than %d bytes, the kernel gets %s", r.label, ifname, ifnameMax, t.name)
 	}
@@ -216,9 +222,13 @@ func (b *builder) addNet(r *record) {
 		hubID = n
 	}
 	if typ != "nic" {
-		if typ == "tap" {
+		switch typ {
+		case "tap":
 			t := b.addTap(r)
 			b.joinTap(t, hubID)
+			b.opens(r, t)
+		case "bridge":
+			b.opens(r, -1)
 		}
 		return
 	}
