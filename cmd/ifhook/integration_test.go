@@ -104,7 +104,10 @@ func (e *testEnv) environ() []string {
 // inside the test's namespace.
 func (e *testEnv) run(prog string, args ...string) result {
 	e.t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, prog), args...)
+	if !filepath.IsAbs(prog) {
+		prog = filepath.Join(binDir, prog)
+	}
+	cmd := exec.Command(prog, args...)
 	cmd.Env = e.environ()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

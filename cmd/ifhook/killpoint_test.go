@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -37,7 +38,10 @@ func (e *testEnv) runKilled(sig, at, prog string, args ...string) (r result, rea
 	saved := e.extra
 	e.extra = append(append([]string(nil), e.extra...), "IFHOOK_KILLPOINT="+at, "IFHOOK_KILLSIG="+sig, "IFHOOK_KILLPOINT_MARK="+mark)
 	defer func() { e.extra = saved }()
-	cmd := exec.Command(filepath.Join(binDir, "killpoint", prog), args...)
+	if !filepath.IsAbs(prog) {
+		prog = filepath.Join(binDir, "killpoint", prog)
+	}
+	cmd := exec.Command(prog, args...)
 	cmd.Env = e.environ()
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -136,6 +140,9 @@ func wholeState(t *testing.T, ns *nstest.NS) []string {
 func killHost(t *testing.T, policyText string) *testEnv {
 	t.Helper()
 	e := newEnv(t, policyText)
+	if strings.Contains(policyText, ".dhcp]") {
+		e.serveDHCP()
+	}
 	ns := e.ns
 	ns.AddVeth(t, "eth0", "lan0")
 	ns.AddVeth(t, "eth1", "wan0")
@@ -195,6 +202,7 @@ var killModels = []struct {
 	{"routed", "br-rt", "bridge = \"br-rt\"\n[bridges.br-rt]\nmodel = \"routed\"\naddress = [\"192.0.2.1/26\", \"2001:db8:2::1/64\"]\n"},
 	{"nat", "br-nat", "bridge = \"br-nat\"\n[bridges.br-nat]\nmodel = \"nat\"\naddress = \"192.168.100.1/24\"\nuplink = \"eth1\"\n"},
 	{"bridged", "br-lan", "bridge = \"br-lan\"\n[bridges.br-lan]\nmodel = \"bridged\"\nuplink = \"eth0\"\n"},
+	{"nat-dhcp", "br-dh", "bridge = \"br-dh\"\n[bridges.br-dh]\nmodel = \"nat\"\naddress = [\"192.168.100.1/24\", \"fd00:100::1/64\"]\nuplink = \"eth1\"\n[bridges.br-dh.dhcp]\n"},
 }
 
 // killEach kills the operation op at every change in turn, before and
@@ -217,7 +225,7 @@ func killEach(t *testing.T, name string, prepare func(t *testing.T) (*testEnv, [
 						return
 					}
 					switch {
-					case sig == "KILL" && r.code != -1:
+					case sig == "KILL" && r.code != -1 && r.code != 128+9: // itself, or under a shell
 						t.Fatalf("n=%d: SIGKILL did not kill it: exit %d", n, r.code)
 					case sig == "TERM" && r.code != 0 && r.code != 75:
 						t.Fatalf("n=%d: after SIGTERM, exit %d (want 75, or 0 when the last change was done): %s", n, r.code, r.stderr)
@@ -231,6 +239,15 @@ func killEach(t *testing.T, name string, prepare func(t *testing.T) (*testEnv, [
 					}
 					if diff := cmp.Diff(want, wholeState(t, e.ns)); diff != "" {
 						t.Fatalf("n=%d (%s %s): after %v the namespace differs (-want +got):\n%s", n, sig, when, then, diff)
+					}
+					if slices.Equal(then[len(then)-1], teardownAll) {
+						// Nor a dnsmasq, nor a file of one, nor a hosts entry.
+						if p := e.dnsmasqs(); len(p) != 0 {
+							t.Fatalf("n=%d (%s %s): after %v a dnsmasq still runs: %v", n, sig, when, then, p)
+						}
+						if left := e.dirEntries("dnsmasq"); len(left) != 0 {
+							t.Fatalf("n=%d (%s %s): after %v dnsmasq's files are left: %v", n, sig, when, then, left)
+						}
 					}
 				}
 				t.Fatal("never ran to completion")
@@ -303,6 +320,24 @@ func TestKillPointIfup(t *testing.T) {
 	}
 	killEach(t, "joins a bridge/then ifdown", joins, up, [][]string{down})
 	killEach(t, "joins a bridge/then ifup", joins, up, [][]string{up, down})
+}
+
+// TestKillPointIfupDHCP kills the qemu-ifup of a guest whose QEMU names
+// its VM and MAC, on a bridge that serves DHCP, at every change: making
+// the bridge, starting its dnsmasq, writing the guest's hosts entry. The
+// ifdown and teardown that follow leave the host as it was, with no
+// dnsmasq and no entry; an ifup run again first finishes the job.
+func TestKillPointIfupDHCP(t *testing.T) {
+	nstest.RequireRoot(t)
+	fake := fakeQEMU(t)
+	policy := killModels[len(killModels)-1].policy
+	qemuUp := func(hook string) []string {
+		return []string{fake, "-c", hook + " vnet0", "-name", "first", "-nic", "tap,ifname=vnet0,mac=52:54:00:10:00:01"}
+	}
+	up := qemuUp(filepath.Join(binDir, "killpoint", "qemu-ifup"))
+	down := []string{"qemu-ifdown", "vnet0"}
+	killEach(t, "makes the bridge/then ifdown", fresh(policy), up, [][]string{down, teardownAll})
+	killEach(t, "makes the bridge/then ifup", fresh(policy), up, [][]string{qemuUp(filepath.Join(binDir, "qemu-ifup")), down, teardownAll})
 }
 
 // TestKillPointIfdown kills qemu-ifdown at every change; ifdown run again
