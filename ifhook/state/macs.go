@@ -5,9 +5,11 @@ import (
 	"io/fs"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/ifhook/ifhook/ifhook/exit"
+	"github.com/ifhook/ifhook/ifhook/internal/rawfile"
 	"github.com/ifhook/ifhook/ifhook/policy"
 	"golang.org/x/sys/unix"
 )
@@ -19,45 +21,80 @@ import (
 
 // MACOwner returns the TAP recorded as using mac on bridge, or "".
 func (d *Dir) MACOwner(bridge string, mac net.HardwareAddr) (string, error) {
+	owner, _, err := d.MACClaim(bridge, mac)
+	return owner, err
+}
+
+// MACClaim returns the TAP recorded as using mac on bridge ("" if none)
+// and, when the claim says, that TAP's ifindex (0 if not): a claim that
+// names its device can be checked against the kernel alone, without the
+// record, which another user's process may not be able to read (root's
+// TAPs, seen from the bridge helper).
+func (d *Dir) MACClaim(bridge string, mac net.HardwareAddr) (string, int, error) {
 	if err := policy.ValidIfName(bridge); err != nil {
-		return "", exit.New(exit.Internal, "MAC index of %q: %w", bridge, err)
+		return "", 0, exit.New(exit.Internal, "MAC index of %q: %w", bridge, err)
 	}
 	macs, err := d.sub("macs", false)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
+		return "", 0, nil
 	}
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
-	bd, err := macs.Sub(bridge, false, 0)
+	bd, err := d.subDir(macs, bridge, false)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
+		return "", 0, nil
 	}
 	if err != nil {
-		return "", dirErr(filepath.Join(macs.Path(), bridge), err)
+		return "", 0, macDirErr(macs, bridge, err)
 	}
 	defer bd.Close()
-	if err := check(bd); err != nil {
-		return "", err
-	}
 	data, err := bd.Read(mac.String(), 64)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
+		return "", 0, nil
 	}
 	if err != nil {
 		d.quarantine(bd, mac.String(), err)
-		return "", nil
+		return "", 0, nil
 	}
-	owner := strings.TrimSpace(string(data))
-	if policy.ValidIfName(owner) != nil {
+	owner, index, ok := parseClaim(string(data))
+	if !ok {
 		d.quarantine(bd, mac.String(), ErrCorrupt)
-		return "", nil
+		return "", 0, nil
 	}
-	return owner, nil
+	return owner, index, nil
+}
+
+// parseClaim reads "TAP\n" or "TAP IFINDEX\n".
+func parseClaim(s string) (tap string, index int, ok bool) {
+	tap, rest, hasIndex := strings.Cut(strings.TrimSuffix(s, "\n"), " ")
+	if policy.ValidIfName(tap) != nil {
+		return "", 0, false
+	}
+	if hasIndex {
+		if atoi(&index, rest, 1, 1<<31-1) != nil {
+			return "", 0, false
+		}
+	}
+	return tap, index, true
+}
+
+// macDirErr classifies a failure to open the MAC directory of a bridge.
+func macDirErr(macs *rawfile.Dir, bridge string, err error) error {
+	if _, ok := errors.AsType[*fs.PathError](err); ok {
+		return dirErr(filepath.Join(macs.Path(), bridge), err)
+	}
+	return err
 }
 
 // ClaimMAC records tap as the user of mac on bridge.
 func (d *Dir) ClaimMAC(bridge string, mac net.HardwareAddr, tap string) error {
+	return d.Claim(bridge, mac, tap, 0)
+}
+
+// Claim records tap, the device of ifindex index (0: not said), as the
+// user of mac on bridge.
+func (d *Dir) Claim(bridge string, mac net.HardwareAddr, tap string, index int) error {
 	if err := policy.ValidIfName(bridge); err != nil {
 		return exit.New(exit.Internal, "MAC index of %q: %w", bridge, err)
 	}
@@ -65,15 +102,16 @@ func (d *Dir) ClaimMAC(bridge string, mac net.HardwareAddr, tap string) error {
 	if err != nil {
 		return err
 	}
-	bd, err := macs.Sub(bridge, true, 0o700)
+	bd, err := d.subDir(macs, bridge, true)
 	if err != nil {
-		return dirErr(filepath.Join(macs.Path(), bridge), err)
+		return macDirErr(macs, bridge, err)
 	}
 	defer bd.Close()
-	if err := check(bd); err != nil {
-		return err
+	line := tap + "\n"
+	if index > 0 {
+		line = tap + " " + strconv.Itoa(index) + "\n"
 	}
-	if err := bd.WriteAtomic(mac.String(), []byte(tap+"\n"), 0o600, false); err != nil {
+	if err := d.write(bd, mac.String(), []byte(line), false); err != nil {
 		return exit.New(exit.State, "write %s: %w", filepath.Join(bd.Path(), mac.String()), unwrapPath(err))
 	}
 	return nil
@@ -90,13 +128,9 @@ func (d *Dir) LockMACs(bridge string) (unlock func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	bd, err := macs.Sub(bridge, true, 0o700)
+	bd, err := d.subDir(macs, bridge, true)
 	if err != nil {
-		return nil, dirErr(filepath.Join(macs.Path(), bridge), err)
-	}
-	if err := check(bd); err != nil {
-		bd.Close()
-		return nil, err
+		return nil, macDirErr(macs, bridge, err)
 	}
 	for {
 		err = unix.Flock(bd.FD(), unix.LOCK_EX)
@@ -121,7 +155,7 @@ func (d *Dir) ReleaseMAC(bridge string, mac net.HardwareAddr, tap string) error 
 	if err != nil {
 		return err
 	}
-	bd, err := macs.Sub(bridge, false, 0)
+	bd, err := d.subDir(macs, bridge, false)
 	if err != nil {
 		return nil
 	}

@@ -35,6 +35,12 @@ type Record struct {
 	VM       string `json:"vm,omitempty"`        // QEMU's -name, when known
 	PID      int    `json:"qemu_pid,omitempty"`  // the QEMU that ran the hook
 	GuestMAC string `json:"guest_mac,omitempty"` // the guest NIC's MAC, when known
+
+	// Helper marks a TAP the bridge helper made (qemu-bridge-helper):
+	// there is no ifdown for it, and gc removes the record once the TAP
+	// is gone, which it is as soon as QEMU closes it.
+	Helper bool `json:"helper,omitempty"`
+	UID    int  `json:"uid,omitempty"` // who ran the bridge helper (0: root)
 }
 
 // maxText bounds the free-text fields of a record (a VM's name, a rule's
@@ -113,6 +119,19 @@ func recordFields() []field[Record] {
 		field[Record]{key: "vm", get: func(r *Record) string { return r.VM }, set: func(r *Record, v string) error { return text(&r.VM, v) }},
 		field[Record]{key: "qemu_pid", get: func(r *Record) string { return itoa(r.PID) }, set: func(r *Record, v string) error { return atoi(&r.PID, v, 1, 1<<22) }},
 		field[Record]{key: "guest_mac", get: func(r *Record) string { return r.GuestMAC }, set: func(r *Record, v string) error { return macText(&r.GuestMAC, v) }},
+		field[Record]{key: "helper", get: func(r *Record) string {
+			if r.Helper {
+				return "true"
+			}
+			return ""
+		}, set: func(r *Record, v string) error {
+			if v != "true" {
+				return fmt.Errorf("%q: only helper=true is written", truncate(v))
+			}
+			r.Helper = true
+			return nil
+		}},
+		field[Record]{key: "uid", get: func(r *Record) string { return itoa(r.UID) }, set: func(r *Record, v string) error { return atoi(&r.UID, v, 1, 1<<31-1) }},
 	)
 }
 
