@@ -133,6 +133,20 @@ func TestHelperProcess(t *testing.T) {
 		t.Skip("helper process only")
 	case mode == "sleep":
 		time.Sleep(30 * time.Second)
+	case strings.HasPrefix(mode, "shell:"):
+		// A QEMU that runs its bridge helper through /bin/sh -c.
+		self, _ := os.Executable()
+		cmd := exec.Command("/bin/sh", "-c", "'"+self+"' -test.run=^TestHelperProcess$"+strings.TrimPrefix(mode, "shell:"))
+		cmd.Env = append(os.Environ(), helperEnv+"=helper")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		cmd.Run()
+	case mode == "helper":
+		vm, err := FromHelperParent()
+		if err != nil {
+			fmt.Println("error:", err)
+		} else {
+			fmt.Printf("pid=%d notes=%q\n", vm.PID, vm.Notes)
+		}
 	case strings.HasPrefix(mode, "read:"):
 		pid, _ := strconv.Atoi(strings.TrimPrefix(mode, "read:"))
 		vm, err := FromPID(pid)
@@ -211,4 +225,39 @@ func copyFile(dst, src string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// TestFromHelperParent: QEMU runs a helper= path holding a space through
+// /bin/sh -c; the helper still finds QEMU, whether the shell forks it
+// ("; true" after it) or execs it.
+func TestFromHelperParent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "qemu-system-fake")
+	if err := copyFile(fake, self); err != nil {
+		t.Fatal(err)
+	}
+	for _, tail := range []string{"", "; true"} {
+		cmd := exec.Command(fake, "-test.run=^TestHelperProcess$", "--", "-name", "viash", "-netdev", "bridge,id=n0,br=br0")
+		cmd.Env = append(os.Environ(), helperEnv+"=shell:"+tail)
+		var out strings.Builder
+		cmd.Stdout = &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		got := out.String()
+		if err != nil || !strings.Contains(got, fmt.Sprintf("pid=%d ", cmd.Process.Pid)) {
+			t.Errorf("sh -c %q: %v: %s", tail, err, got)
+		}
+		if tail != "" && !strings.Contains(got, "run through /bin/sh -c") {
+			t.Errorf("sh -c %q: no note of the shell: %s", tail, got)
+		}
+	}
 }
