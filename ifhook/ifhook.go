@@ -45,6 +45,19 @@ type Config struct {
 	// StateDir holds the records and the lock (state.DefaultDir when
 	// empty).
 	StateDir string
+	// HelperDir holds the bridge helper's records (state.HelperDir of
+	// StateDir when empty; "-": none). list, gc, down and the sweep read
+	// them too, and when it exists its guest-MAC index is the one every
+	// guest is checked against, so that helper TAPs and root's see each
+	// other. See helper.go.
+	HelperDir string
+	// AsHelper opens ifhook for the bridge helper (ifhook/helper): its
+	// records are kept in HelperDir, a shared directory of the group
+	// HelperGID (-1: whatever group the directory has), which it never
+	// makes; only when it runs as root and that directory is missing,
+	// in StateDir. It attaches with UpHelper only.
+	AsHelper  bool
+	HelperGID int
 	// Kernel is the network namespace to act in; nil opens the calling
 	// process's own (and Close closes it).
 	Kernel kernel.Kernel
@@ -78,6 +91,10 @@ type Hook struct {
 	cfg     Config
 	signals *plan.Signals // nil without Config.Signals
 	close   []func()
+
+	// The bridge helper's directory (helper.go): opened on first use.
+	helper     *state.Dir
+	helperDone bool
 }
 
 // Open returns a Hook as cfg says: the policy loaded, the kernel opened,
@@ -102,7 +119,13 @@ func Open(cfg Config) (*Hook, error) {
 	if dir == "" {
 		dir = state.DefaultDir
 	}
-	sd, err := state.Open(dir)
+	var sd *state.Dir
+	var err error
+	if cfg.AsHelper {
+		sd, err = h.helperState(dir)
+	} else {
+		sd, err = state.Open(dir)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package ifhook
 import (
 	"fmt"
 	"net"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,6 +39,8 @@ type TAPPlan struct {
 	journal plan.Journal
 	wait    time.Duration // up: how long to wait for the port to forward (STP)
 	unlock  func()        // up: lets go of the bridge's MAC index
+	helper  bool          // up: a TAP the bridge helper made (UpHelper)
+	recDir  *state.Dir    // down: the directory of the TAP's record, if any
 }
 
 // unlockMACs lets go of the bridge's MAC index, once the guest's MAC is
@@ -304,8 +307,20 @@ func (h *Hook) ExplainUp(tap string) (*TAPPlan, error) {
 // plan it returns on error says as much as was known (for explain); for
 // explain, a record it cannot read (root's, read by a user) is a note.
 func (h *Hook) planUp(tap string, g Guest, explain bool) (*TAPPlan, error) {
+	return h.planAttach(tap, g, explain, "")
+}
+
+// planAttach is planUp; with helperBridge, for a TAP the bridge helper
+// made: that bridge, which must exist, and no other change.
+func (h *Hook) planAttach(tap string, g Guest, explain bool, helperBridge string) (*TAPPlan, error) {
 	choice := h.Policy.MatchVM(tap, g.VM)
-	p := &TAPPlan{Op: "up", TAP: tap, Policy: h.Policy.File, Rule: describeChoice(h.Policy, choice), Guest: g}
+	if helperBridge != "" {
+		choice = h.Policy.MatchHelper(tap, g.VM, helperBridge)
+	}
+	p := &TAPPlan{Op: "up", TAP: tap, Policy: h.Policy.File, Rule: describeChoice(h.Policy, choice), Guest: g, helper: helperBridge != ""}
+	if p.helper {
+		p.Rule = describeHelperChoice(choice)
+	}
 	tapLink, err := h.Kernel.LinkByName(tap)
 	if err != nil && !kernel.IsNotFound(err) {
 		return p, exit.Sys(err, "look up %s", tap)
@@ -314,13 +329,31 @@ func (h *Hook) planUp(tap string, g Guest, explain bool) (*TAPPlan, error) {
 		return p, err
 	}
 	obs := Observed{TAPName: tap, TAP: tapLink}
-	obs.BridgeName, p.Reason, obs.Bridge, err = h.chooseBridge(choice)
+	if p.helper {
+		// The bridge asked for, as named: never "auto" resolved, nor a
+		// rule's choice; the ACL allowed this name and no other.
+		obs.BridgeName, p.Reason = helperBridge, "QEMU's --br=, allowed by the ACL"
+		obs.Bridge, err = h.Kernel.LinkByName(helperBridge)
+		if err != nil && !kernel.IsNotFound(err) {
+			return p, exit.Sys(err, "look up bridge %s", helperBridge)
+		}
+	} else {
+		obs.BridgeName, p.Reason, obs.Bridge, err = h.chooseBridge(choice)
+	}
 	p.Bridge = obs.BridgeName
-	if err != nil {
+	if err != nil && !p.helper {
 		return p, exit.As(exit.KindOf(err), fmt.Errorf("%w (%s)", err, p.Rule))
 	}
+	if p.helper {
+		switch {
+		case obs.Bridge == nil:
+			return p, helperBridgeMissing(obs.BridgeName, "does not exist")
+		case !obs.Bridge.IsBridge():
+			return p, helperBridgeMissing(obs.BridgeName, "is "+obs.Bridge.Describe()+", not a bridge")
+		}
+	}
 	var journals plan.Journals
-	if spec := h.Policy.Spec(obs.BridgeName); obs.Bridge == nil && spec != nil {
+	if spec := h.Policy.Spec(obs.BridgeName); obs.Bridge == nil && spec != nil && !p.helper {
 		// The policy describes the missing bridge: make it first, in the
 		// same all-or-nothing plan.
 		bp, err := h.Bridges.Ensure(spec)
@@ -343,7 +376,7 @@ func (h *Hook) planUp(tap string, g Guest, explain bool) (*TAPPlan, error) {
 			// From the check to the claim, no other ifup on this bridge
 			// may look: two VMs started at once with one MAC must not both
 			// find it free.
-			if p.unlock, err = h.State.LockMACs(obs.Bridge.Name); err != nil {
+			if p.unlock, err = h.macIndex().LockMACs(obs.Bridge.Name); err != nil {
 				return p, err
 			}
 		}
@@ -497,6 +530,9 @@ func (h *Hook) tapJournal(p *TAPPlan, obs Observed, want Want) (*tapJournal, err
 		}
 	}
 	rec.Bridge, rec.Rule, rec.Set = obs.Bridge.Name, p.Rule, set
+	if p.helper {
+		rec.Helper, rec.UID = true, os.Getuid()
+	}
 	g := p.Guest
 	rec.VM, rec.PID, rec.GuestMAC = g.VM, g.PID, macString(g.MAC)
 	j := &tapJournal{h: h, old: old, rec: rec}
@@ -518,7 +554,7 @@ func (j *tapJournal) write() error {
 		return err
 	}
 	if j.claim != nil {
-		if err := j.h.State.ClaimMAC(j.rec.Bridge, j.claim, j.rec.TAP); err != nil {
+		if err := j.h.macIndex().Claim(j.rec.Bridge, j.claim, j.rec.TAP, j.rec.Index); err != nil {
 			j.h.Log.Notice("up %s: could not index guest MAC %s: %v", j.rec.TAP, j.claim, err)
 		}
 	}

@@ -147,8 +147,15 @@ func (d *Dir) LockMACs(bridge string) (unlock func(), err error) {
 
 // ReleaseMAC forgets mac on bridge if tap is its recorded user.
 func (d *Dir) ReleaseMAC(bridge string, mac net.HardwareAddr, tap string) error {
-	owner, err := d.MACOwner(bridge, mac)
-	if err != nil || owner != tap {
+	return d.Release(bridge, mac, tap, 0)
+}
+
+// Release forgets mac on bridge if tap is its recorded user and, when
+// both the claim and index say which device (index > 0), that device: a
+// later TAP of the same name keeps its own claim.
+func (d *Dir) Release(bridge string, mac net.HardwareAddr, tap string, index int) error {
+	owner, claimed, err := d.MACClaim(bridge, mac)
+	if err != nil || owner != tap || (index > 0 && claimed > 0 && claimed != index) {
 		return err
 	}
 	macs, err := d.sub("macs", false)

@@ -320,7 +320,12 @@ func TestLockShared(t *testing.T) {
 	}
 	a.Unlock()
 	b.Unlock()
+	// The exclusive wait given up above is granted now, in its goroutine,
+	// which lets it go at once: until then the lock is not free.
 	l := d2.TryLock()
+	for deadline := time.Now().Add(2 * time.Second); l == nil && time.Now().Before(deadline); l = d2.TryLock() {
+		time.Sleep(time.Millisecond)
+	}
 	if l == nil {
 		t.Fatal("TryLock failed on a free lock")
 	}
