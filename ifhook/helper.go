@@ -252,3 +252,14 @@ func (h *Hook) releaseMAC(rec *state.Record) {
 		}
 	}
 }
+
+// ForgetHelperTAP removes the record (and guest-MAC claim) of a helper
+// TAP that never reached QEMU: sending its descriptor failed, and closing
+// it removed the TAP.
+func (h *Hook) ForgetHelperTAP(tap string) error {
+	rec, err := h.State.Read(tap)
+	if err != nil || rec == nil || !rec.Helper {
+		return err
+	}
+	return h.removeRecordIn(h.State, tap, rec)
+}
