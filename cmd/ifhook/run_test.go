@@ -39,9 +39,10 @@ func unitEnv(t *testing.T) map[string]string {
 	t.Helper()
 	dir := t.TempDir()
 	return map[string]string{
-		"IFHOOK_CONFIG":    writePolicy(t, dir, "good.toml", "bridge = \"ifhookunit0\"\n[[rule]]\ntap = \"vnet*\"\n"),
-		"IFHOOK_STATE_DIR": filepath.Join(dir, "state"),
-		"IFHOOK_SYSLOG":    "off",
+		"IFHOOK_CONFIG":      writePolicy(t, dir, "good.toml", "bridge = \"ifhookunit0\"\n[[rule]]\ntap = \"vnet*\"\n"),
+		"IFHOOK_STATE_DIR":   filepath.Join(dir, "state"),
+		"IFHOOK_BRIDGE_CONF": filepath.Join(dir, "bridge.conf"),
+		"IFHOOK_SYSLOG":      "off",
 	}
 }
 

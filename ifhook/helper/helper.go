@@ -33,6 +33,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ifhook/ifhook/ifhook"
@@ -64,8 +65,28 @@ type Options struct {
 }
 
 // Run is one helper run: it returns nil once QEMU has the TAP's
-// descriptor, and otherwise the failure, with no TAP left behind.
+// descriptor, and otherwise the failure, with no TAP left behind. What a
+// privileged run ignored is said: on its one line when it fails, as a
+// notice when it does not.
 func Run(args []string, o Options) error {
+	err := run(args, o)
+	if !o.Privileged || len(o.Ignored) == 0 {
+		return err
+	}
+	why := fmt.Sprintf("%s ignored: the bridge helper runs with privileges, so it reads only %s and %s", strings.Join(o.Ignored, ", "), policy.DefaultPath, DefaultACLFile)
+	if err == nil {
+		if o.Log != nil {
+			o.Log.Notice("%s", why)
+		}
+		return nil
+	}
+	if errors.Is(err, ErrUsage) || errors.Is(err, ErrBadName) {
+		return err
+	}
+	return exit.As(exit.KindOf(err), fmt.Errorf("%w (%s)", err, why))
+}
+
+func run(args []string, o Options) error {
 	a, err := ParseArgs(args)
 	if err != nil {
 		return err
@@ -79,9 +100,6 @@ func Run(args []string, o Options) error {
 	}
 	if o.Privileged {
 		o.PolicyFile, o.ACLFile, o.StateDir = policy.DefaultPath, DefaultACLFile, state.DefaultDir
-		for _, v := range o.Ignored {
-			log.Notice("%s ignored: the bridge helper runs with privileges, so it reads only %s and %s", v, policy.DefaultPath, DefaultACLFile)
-		}
 	}
 	if o.PolicyFile == "" {
 		o.PolicyFile = policy.DefaultPath
@@ -95,7 +113,7 @@ func Run(args []string, o Options) error {
 	if !ifhook.HasNetAdmin() {
 		return exit.New(exit.Permission, "failed to create tun device: no CAP_NET_ADMIN (uid %d): this copy of ifhook is neither given the file capability nor set-user-ID root; as root: ifhook install-hooks --bridge-helper (or setcap cap_net_admin+ep on it)", os.Getuid())
 	}
-	read := readAsCaller
+	read := ReadAsCaller
 	if o.Privileged {
 		read = readRootsOnly
 	}
@@ -240,8 +258,8 @@ func loadPolicy(path string, read Reader) (*policy.Policy, error) {
 	return pol, nil
 }
 
-// readAsCaller reads a file with this process's rights.
-func readAsCaller(path string) ([]byte, error) { return rawfile.Read(path, MaxACLSize) }
+// ReadAsCaller reads a file with this process's rights.
+func ReadAsCaller(path string) ([]byte, error) { return rawfile.Read(path, MaxACLSize) }
 
 // errNotRoots is wrapped when a privileged run refuses a file.
 var errNotRoots = errors.New("not root's alone")
