@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/ifhook/ifhook/ifhook/exit"
@@ -95,6 +96,9 @@ func MakeShared(path string, gid int) error {
 	}
 	if euid() != 0 {
 		return exit.New(exit.Permission, "shared state directory %s: only root makes it", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return dirErr(path, err)
 	}
 	if err := unix.Mkdir(path, sharedDirMode); err != nil && err != unix.EEXIST {
 		return dirErr(path, err)
