@@ -502,6 +502,76 @@ func TestBridgeHelperE2E(t *testing.T) {
 		waitGone(t, w.ns, it.TAP)
 	})
 
+	// What a helper run holds, on every thread: caught while it waits for
+	// the lock of its records' directory, which the test holds.
+	t.Run("privileges of every thread", func(t *testing.T) {
+		for _, tc := range []struct {
+			name, helper string
+			bounding     string // CapBnd: only a set-user-ID root run may narrow it
+		}{
+			{"file capability", w.helper, ""},
+			{"set-user-ID root", w.setuid, "0000000000001000"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				var lockFD int
+				w.do(func() error {
+					fd, err := unix.Open(filepath.Join(state.DefaultHelperDir, "lock"), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o660)
+					if err != nil {
+						return err
+					}
+					lockFD = fd
+					return unix.Flock(fd, unix.LOCK_EX)
+				})
+				locked := true
+				unlock := func() {
+					if locked {
+						unix.Close(lockFD)
+						locked = false
+					}
+				}
+				defer unlock()
+				g := w.qemuAs(aliceUID, tc.helper, "br0", guest.Options{Name: "hcaps", QEMUArgs: []string{"-S"}, Hold: guest.Forever})
+				defer g.Stop()
+				pid, threads := waitHelper(t, g.PID())
+				waitBlocked(t, pid)
+				if len(threads) < 2 {
+					t.Logf("the helper has %d thread(s)", len(threads))
+				}
+				for _, tid := range threads {
+					st := procStatus(t, fmt.Sprintf("/proc/%d/task/%s/status", pid, tid))
+					want := map[string]string{
+						"CapEff": "0000000000001000", "CapPrm": "0000000000001000", "CapInh": "0000000000000000",
+						"CapAmb": "0000000000000000", "NoNewPrivs": "1",
+						"Uid": fmt.Sprintf("%d\t%d\t%d\t%d", aliceUID, aliceUID, aliceUID, aliceUID),
+						"Gid": fmt.Sprintf("%d\t%d\t%d\t%d", aliceUID, helperTestGID, helperTestGID, helperTestGID),
+					}
+					if tc.bounding != "" {
+						want["CapBnd"] = tc.bounding
+					}
+					for k, v := range want {
+						if st[k] != v {
+							t.Errorf("thread %s of the helper: %s = %q, want %q", tid, k, st[k], v)
+						}
+					}
+				}
+				unlock()
+				// Let go, it finishes: the TAP is attached.
+				for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+					found := false
+					for _, r := range w.records() {
+						found = found || (r.VM == "ifhook-guest-hcaps" && r.State == "attached")
+					}
+					if found {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("the helper did not attach once the lock was free:\n%s", g.Log())
+					}
+				}
+			})
+		}
+	})
+
 	// QEMU exits: its TAPs vanish with it, and gc removes their records.
 	taps := []string{byVM["ifhook-guest-hfirst"].TAP, byVM["ifhook-guest-hsecond"].TAP}
 	first.Stop()
@@ -525,4 +595,67 @@ func TestBridgeHelperE2E(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// waitHelper finds the bridge helper QEMU process qemu runs (its child),
+// and returns its pid and threads once it has started them.
+func waitHelper(t *testing.T, qemu int) (int, []string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for ; time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			st := procStatus(t, fmt.Sprintf("/proc/%d/status", pid))
+			if st["PPid"] != strconv.Itoa(qemu) || !strings.HasPrefix(st["Name"], "qemu-bridge") {
+				continue
+			}
+			tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+			if n, _ := strconv.Atoi(st["Threads"]); n < 2 && time.Now().Before(deadline.Add(-15*time.Second)) {
+				continue // Go starts its threads at once; give it a moment
+			}
+			var tids []string
+			for _, task := range tasks {
+				tids = append(tids, task.Name())
+			}
+			return pid, tids
+		}
+	}
+	t.Fatalf("no bridge helper under QEMU (pid %d)", qemu)
+	return 0, nil
+}
+
+// procStatus reads /proc/.../status as key: value (empty when gone).
+func procStatus(t *testing.T, path string) map[string]string {
+	data, err := os.ReadFile(path)
+	m := map[string]string{}
+	if err != nil {
+		return m
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			m[k] = strings.TrimSpace(v)
+		}
+	}
+	return m
+}
+
+// waitBlocked waits until process pid waits for a flock (a "->" line of
+// /proc/locks): the bridge helper then has done all it does before it
+// reads or writes a record, dropping privileges first of all.
+func waitBlocked(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(8 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		data, _ := os.ReadFile("/proc/locks")
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Fields(line)
+			if len(f) > 5 && f[1] == "->" && f[2] == "FLOCK" && f[5] == strconv.Itoa(pid) {
+				return
+			}
+		}
+	}
+	t.Fatalf("the helper (pid %d) does not wait for the lock", pid)
 }
