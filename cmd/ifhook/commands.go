@@ -404,5 +404,5 @@ func usageLine() string {
 	for i, c := range commands {
 		names[i] = c.name
 	}
-	return "usage: qemu-ifup TAP | qemu-ifdown TAP | ifhook [-v] [--config FILE] " + strings.Join(names, "|") + " [ARGS] (run 'ifhook help')"
+	return "usage: qemu-ifup TAP | qemu-ifdown TAP | qemu-bridge-helper --br=BR --fd=N | ifhook [-v] [--config FILE] " + strings.Join(names, "|") + " [ARGS] (run 'ifhook help')"
 }

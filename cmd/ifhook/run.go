@@ -135,7 +135,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) (c
 	case strings.HasPrefix(prog, "ifhook"):
 		err = c.subcommand(args[1:])
 	default:
-		err = exit.New(exit.Usage, "run as %s; want a name ending in ifup or ifdown (qemu-ifup, qemu-ifdown) or ifhook; %s", escape.Quote(prog), usageLine())
+		err = exit.New(exit.Usage, "run as %s; want a name ending in ifup, ifdown or bridge-helper (qemu-ifup, qemu-ifdown, qemu-bridge-helper) or ifhook; %s", escape.Quote(prog), usageLine())
 	}
 	if err != nil {
 		if privileged {

@@ -89,9 +89,9 @@ func TestRunUsageErrors(t *testing.T) {
 		args []string
 		want string // the one line on stderr
 	}{
-		{"unknown program", []string{"/usr/bin/frob"}, `ifhook: run as "frob"; want a name ending in ifup or ifdown (qemu-ifup, qemu-ifdown) or ifhook; ` + usageLine()},
-		{"unknown program with a TAP", []string{"qemu-ifupx", "vnet0"}, `ifhook: run as "qemu-ifupx"; want a name ending in ifup or ifdown (qemu-ifup, qemu-ifdown) or ifhook; ` + usageLine()},
-		{"empty argv0", []string{""}, `ifhook: run as "."; want a name ending in ifup or ifdown (qemu-ifup, qemu-ifdown) or ifhook; ` + usageLine()},
+		{"unknown program", []string{"/usr/bin/frob"}, `ifhook: run as "frob"; want a name ending in ifup, ifdown or bridge-helper (qemu-ifup, qemu-ifdown, qemu-bridge-helper) or ifhook; ` + usageLine()},
+		{"unknown program with a TAP", []string{"qemu-ifupx", "vnet0"}, `ifhook: run as "qemu-ifupx"; want a name ending in ifup, ifdown or bridge-helper (qemu-ifup, qemu-ifdown, qemu-bridge-helper) or ifhook; ` + usageLine()},
+		{"empty argv0", []string{""}, `ifhook: run as "."; want a name ending in ifup, ifdown or bridge-helper (qemu-ifup, qemu-ifdown, qemu-bridge-helper) or ifhook; ` + usageLine()},
 		{"qemu-ifup without a TAP", []string{"/etc/qemu-ifup"}, "ifhook: up: want exactly one argument, the TAP's name (QEMU passes it); got 0 (run 'ifhook help')"},
 		{"qemu-ifup with two", []string{"/etc/qemu-ifup", "vnet0", "vnet1"}, "ifhook: up: want exactly one argument, the TAP's name (QEMU passes it); got 2 (run 'ifhook help')"},
 		{"qemu-ifdown without a TAP", []string{"qemu-ifdown"}, "ifhook: down: want exactly one argument, the TAP's name (QEMU passes it); got 0 (run 'ifhook help')"},
