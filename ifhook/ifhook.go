@@ -199,11 +199,16 @@ func (h *Hook) lock() (*state.Lock, error) { return h.takeLock(h.State.Lock) }
 // changes only its own TAP and record.
 func (h *Hook) lockShared() (*state.Lock, error) { return h.takeLock(h.State.LockShared) }
 
-func (h *Hook) takeLock(take func(time.Duration) (*state.Lock, error)) (*state.Lock, error) {
-	timeout := h.cfg.LockTimeout
-	if timeout == 0 {
-		timeout = DefaultLockTimeout
+// lockTimeout is how long a change waits for a lock.
+func (h *Hook) lockTimeout() time.Duration {
+	if h.cfg.LockTimeout == 0 {
+		return DefaultLockTimeout
 	}
+	return h.cfg.LockTimeout
+}
+
+func (h *Hook) takeLock(take func(time.Duration) (*state.Lock, error)) (*state.Lock, error) {
+	timeout := h.lockTimeout()
 	lock, err := take(timeout)
 	if exit.KindOf(err) == exit.Temporary {
 		return nil, exit.New(exit.Temporary, "%w (another ifhook is still working: see 'ifhook list')", err)

@@ -1,6 +1,7 @@
 package ifhook
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -376,7 +377,11 @@ func (h *Hook) planAttach(tap string, g Guest, explain bool, helperBridge string
 			// From the check to the claim, no other ifup on this bridge
 			// may look: two VMs started at once with one MAC must not both
 			// find it free.
-			if p.unlock, err = h.macIndex().LockMACs(obs.Bridge.Name); err != nil {
+			if p.unlock, err = h.macIndex().LockMACsWithin(obs.Bridge.Name, h.lockTimeout()); errors.Is(err, state.ErrMACsBusy) {
+				// Held too long by another (a bridge helper its user
+				// stopped, say): check without it rather than wait.
+				h.Log.Notice("up %s: %v; checking guest MAC %s without it", tap, err, g.MAC)
+			} else if err != nil {
 				return p, err
 			}
 		}

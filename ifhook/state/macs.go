@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ifhook/ifhook/ifhook/exit"
 	"github.com/ifhook/ifhook/ifhook/internal/rawfile"
@@ -120,7 +121,17 @@ func (d *Dir) Claim(bridge string, mac net.HardwareAddr, tap string, index int) 
 // LockMACs serialises the guest-MAC check and claim on one bridge, for
 // ifups that run beside each other under the shared lock: two VMs started
 // at once with the same MAC must not both find it free.
-func (d *Dir) LockMACs(bridge string) (unlock func(), err error) {
+func (d *Dir) LockMACs(bridge string) (unlock func(), err error) { return d.LockMACsWithin(bridge, 0) }
+
+// ErrMACsBusy is wrapped when another process holds a bridge's guest-MAC
+// index past the timeout of LockMACsWithin.
+var ErrMACsBusy = errors.New("the guest-MAC index is busy")
+
+// LockMACsWithin is LockMACs waiting at most timeout (0: as long as it
+// takes). In the bridge helper's shared directory the holder may be a
+// helper run its user has stopped (SIGSTOP): nobody else must wait for it
+// for ever.
+func (d *Dir) LockMACsWithin(bridge string, timeout time.Duration) (unlock func(), err error) {
 	if err := policy.ValidIfName(bridge); err != nil {
 		return nil, exit.New(exit.Internal, "MAC index of %q: %w", bridge, err)
 	}
@@ -132,11 +143,25 @@ func (d *Dir) LockMACs(bridge string) (unlock func(), err error) {
 	if err != nil {
 		return nil, macDirErr(macs, bridge, err)
 	}
-	for {
-		err = unix.Flock(bd.FD(), unix.LOCK_EX)
-		if err != unix.EINTR {
+	how := unix.LOCK_EX
+	if timeout > 0 {
+		how |= unix.LOCK_NB
+	}
+	deadline := time.Now().Add(timeout)
+	for pause := time.Millisecond; ; {
+		err = unix.Flock(bd.FD(), how)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != unix.EWOULDBLOCK || time.Now().After(deadline) {
 			break
 		}
+		time.Sleep(pause)
+		pause = min(2*pause, 50*time.Millisecond)
+	}
+	if err == unix.EWOULDBLOCK {
+		bd.Close()
+		return nil, exit.New(exit.Temporary, "lock %s: %w after %s", bd.Path(), ErrMACsBusy, timeout)
 	}
 	if err != nil {
 		bd.Close()

@@ -612,3 +612,26 @@ func TestParseClaim(t *testing.T) {
 		}
 	}
 }
+
+// TestLockMACsWithin: a bridge's guest-MAC index held too long (a bridge
+// helper its user stopped) is given up on, with ErrMACsBusy and 75.
+func TestLockMACsWithin(t *testing.T) {
+	d, _ := openTemp(t)
+	unlock, err := d.LockMACs("br0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, _ := Open(d.Path)
+	defer d2.Close()
+	start := time.Now()
+	_, err = d2.LockMACsWithin("br0", 100*time.Millisecond)
+	if !errors.Is(err, ErrMACsBusy) || exit.Code(err) != 75 || time.Since(start) < 100*time.Millisecond {
+		t.Fatalf("LockMACsWithin of a held index = %v after %v", err, time.Since(start))
+	}
+	go func() { time.Sleep(50 * time.Millisecond); unlock() }()
+	u2, err := d2.LockMACsWithin("br0", 5*time.Second)
+	if err != nil {
+		t.Fatalf("LockMACsWithin once it is let go: %v", err)
+	}
+	u2()
+}
