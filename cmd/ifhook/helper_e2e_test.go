@@ -220,6 +220,16 @@ func newMountNS(t *testing.T) int {
 			if err := unix.Mount("overlay", "/etc", "overlay", 0, "lowerdir=/etc,upperdir="+upper+",workdir="+work); err != nil {
 				return fmt.Errorf("overlay on /etc: %w", err)
 			}
+			// QEMU's helper directory (Debian's), for install-hooks
+			// --bridge-helper: the host's files show, changes stay here.
+			if st, err := os.Stat(qemuHelperDir); err == nil && st.IsDir() {
+				u, w := filepath.Join(base, "qemu-upper"), filepath.Join(base, "qemu-work")
+				os.Mkdir(u, 0o755)
+				os.Mkdir(w, 0o755)
+				if err := unix.Mount("overlay", qemuHelperDir, "overlay", 0, "lowerdir="+qemuHelperDir+",upperdir="+u+",workdir="+w); err != nil {
+					return fmt.Errorf("overlay on %s: %w", qemuHelperDir, err)
+				}
+			}
 			fd, err := unix.Open("/proc/thread-self/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 			if err != nil {
 				return err
@@ -236,6 +246,9 @@ func newMountNS(t *testing.T) int {
 	t.Cleanup(func() { unix.Close(fd) })
 	return fd
 }
+
+// qemuHelperDir is where Debian's QEMU looks for qemu-bridge-helper.
+const qemuHelperDir = "/usr/lib/qemu"
 
 // enter moves the calling (throwaway, locked) thread into the world's
 // mount namespace: a thread must have its own filesystem context for
@@ -500,6 +513,48 @@ func TestBridgeHelperE2E(t *testing.T) {
 		}
 		g.Stop()
 		waitGone(t, w.ns, it.TAP)
+	})
+
+	// QEMU's own default: no helper= at all, after install-hooks
+	// --bridge-helper (Debian's path), and back again with --undo.
+	t.Run("QEMU's default helper path", func(t *testing.T) {
+		original, err := os.ReadFile(filepath.Join(qemuHelperDir, "qemu-bridge-helper"))
+		if err != nil {
+			t.Skipf("no QEMU bridge helper at %s to stand in for: %v", qemuHelperDir, err)
+		}
+		r := w.root(0, "install-hooks", "--bridge-helper")
+		for _, want := range []string{"kept the previous /usr/lib/qemu/qemu-bridge-helper as /usr/lib/qemu/qemu-bridge-helper.orig",
+			"installed /usr/lib/qemu/qemu-bridge-helper: a copy of", "cap_net_admin+ep"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("install-hooks --bridge-helper did not say %q:\n%s", want, r.stdout)
+			}
+		}
+		g := w.img.Start(t, w.ns, guest.Options{Name: "hdefault", Netdev: "bridge,id=n0,br=br0", Wrap: setprivAs(aliceUID), OnThread: w.enter,
+			QEMUArgs: []string{"-S"}, Hold: guest.Forever})
+		var it *ifhook.Listing
+		for deadline := time.Now().Add(30 * time.Second); it == nil && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			for _, r := range w.records() {
+				if r.VM == "ifhook-guest-hdefault" {
+					it = &r
+				}
+			}
+		}
+		if it == nil || !it.Helper || it.UID != aliceUID || it.State != "attached" || it.PID != g.PID() {
+			t.Fatalf("record %+v\n%s", it, g.Log())
+		}
+		g.Stop()
+		waitGone(t, w.ns, it.TAP)
+		r = w.root(0, "install-hooks", "--bridge-helper", "--undo")
+		if !strings.Contains(r.stdout, "restored /usr/lib/qemu/qemu-bridge-helper") {
+			t.Errorf("--undo said %q", r.stdout)
+		}
+		w.do(func() error {
+			back, err := os.ReadFile(filepath.Join(qemuHelperDir, "qemu-bridge-helper"))
+			if err != nil || string(back) != string(original) {
+				t.Errorf("QEMU's helper is not back as it was (%v)", err)
+			}
+			return nil
+		})
 	})
 
 	// What a helper run holds, on every thread: caught while it waits for
