@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ifhook/ifhook/ifhook"
 	"github.com/ifhook/ifhook/ifhook/helper"
 	"golang.org/x/sys/unix"
 )
@@ -43,6 +44,11 @@ func TestHelperUsage(t *testing.T) {
 // TestHelperRefusesEarly: a descriptor that is not QEMU's socket, and an
 // ACL that allows nothing, end the run before anything is looked at.
 func TestHelperRefusesEarly(t *testing.T) {
+	if !ifhook.HasNetAdmin() {
+		// Without it the helper stops at once, saying so (tested by the
+		// end-to-end test): the ACL is never read.
+		t.Skip("needs CAP_NET_ADMIN to get as far as the ACL")
+	}
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
 		t.Fatal(err)
