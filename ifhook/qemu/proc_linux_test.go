@@ -140,6 +140,13 @@ func TestHelperProcess(t *testing.T) {
 		cmd.Env = append(os.Environ(), helperEnv+"=helper")
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		cmd.Run()
+	case mode == "spawn":
+		// libvirt's session daemon runs the helper itself.
+		self, _ := os.Executable()
+		cmd := exec.Command(self, "-test.run=^TestHelperProcess$")
+		cmd.Env = append(os.Environ(), helperEnv+"=helper")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		cmd.Run()
 	case mode == "helper":
 		vm, err := FromHelperParent()
 		if err != nil {
@@ -259,5 +266,27 @@ func TestFromHelperParent(t *testing.T) {
 		if tail != "" && !strings.Contains(got, "run through /bin/sh -c") {
 			t.Errorf("sh -c %q: no note of the shell: %s", tail, got)
 		}
+	}
+}
+
+// TestFromHelperParentLibvirt: under libvirt's session daemon the
+// helper's parent is virtqemud, which says nothing of the VM.
+func TestFromHelperParentLibvirt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Skip(err)
+	}
+	fake := filepath.Join(t.TempDir(), "virtqemud")
+	if err := copyFile(fake, self); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(fake, "-test.run=^TestHelperProcess$")
+	cmd.Env = append(os.Environ(), helperEnv+"=spawn")
+	out, err := cmd.Output()
+	if err != nil || !strings.Contains(string(out), "is virtqemud: run by libvirt, which does not say for which VM") {
+		t.Fatalf("%v: %s", err, out)
 	}
 }
