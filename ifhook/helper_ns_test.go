@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ifhook/ifhook/ifhook/exit"
 	"github.com/ifhook/ifhook/ifhook/kernel"
@@ -206,5 +207,28 @@ func TestHelperAsRootWithoutSharedDir(t *testing.T) {
 	}
 	if _, err := os.Stat(state.HelperDir(stateDir)); !os.IsNotExist(err) {
 		t.Fatalf("the shared directory was made: %v", err)
+	}
+}
+
+// TestIfupSweepsHelperRecords: there is no ifdown for a helper TAP, so the
+// sweep root's ifup makes removes its record once the TAP is gone.
+func TestIfupSweepsHelperRecords(t *testing.T) {
+	ns := nstest.New(t)
+	ns.AddBridge(t, "br0")
+	ns.AddTAP(t, "tap0")
+	ns.AddTAP(t, "vnet0")
+	root, helper, _ := helperHooks(t, ns, "bridge = \"br0\"\n")
+	root.cfg.SweepEvery = time.Nanosecond // every ifup sweeps
+	if _, err := helper.UpHelper("tap0", "br0", Guest{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.Handle.LinkDel(ns.Link(t, "tap0")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Up("vnet0"); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := helper.State.Read("tap0"); rec != nil {
+		t.Fatalf("root's ifup left the record of a gone helper TAP: %+v", rec)
 	}
 }
