@@ -12,13 +12,17 @@
 # IFHOOK_HOOKS=no (do not touch /etc/qemu-ifup and /etc/qemu-ifdown: a
 # package manager handles them; `ifhook install-hooks` does the same as
 # this script), SYSTEMD=yes|no (default: yes when systemd is present:
-# installs ifhook-setup.service, not enabled, and a tmpfiles.d entry).
-# The man page ifhook(8) is rendered with scdoc when it is installed.
-# Running it twice is safe.
+# installs ifhook-setup.service, not enabled, and a tmpfiles.d entry),
+# IFHOOK_HELPER=no (do not install the bridge helper, a copy of the binary
+# as PREFIX/libexec/ifhook/qemu-bridge-helper, root:ifhook-helper mode 2755
+# with the file capability cap_net_admin+ep, for QEMU's -netdev bridge run
+# by users; `ifhook install-hooks --bridge-helper` also puts it where QEMU
+# looks by default). The man page ifhook(8) is rendered with scdoc when it
+# is installed. Running it twice is safe.
 set -eu
 
 usage() {
-	sed -n '2,18s/^# \{0,1\}//p' "$0"
+	sed -n '2,21s/^# \{0,1\}//p' "$0"
 }
 
 die() {
@@ -31,6 +35,8 @@ DESTDIR=${DESTDIR:-}
 SYSCONFDIR=${SYSCONFDIR:-/etc}
 GO=${GO:-go}
 HOOKS=${IFHOOK_HOOKS:-yes}
+HELPER=${IFHOOK_HELPER:-yes}
+helper_group=ifhook-helper
 src=$(cd "$(dirname "$0")" && pwd)
 
 sbindir=$PREFIX/sbin
@@ -50,7 +56,8 @@ tmpfilesdir=$DESTDIR/usr/lib/tmpfiles.d
 
 # Our files: everything but the two hooks, which may replace a file of the
 # QEMU package's and are handled apart.
-files="$bin $DESTDIR$libexecdir/qemu-ifup $DESTDIR$libexecdir/qemu-ifdown"
+helper=$DESTDIR$libexecdir/qemu-bridge-helper
+files="$bin $DESTDIR$libexecdir/qemu-ifup $DESTDIR$libexecdir/qemu-ifdown $helper"
 
 # hook_check refuses, before anything changes, when the place of hook $1
 # holds a file that is not ours and $1.orig exists too.
@@ -134,6 +141,41 @@ man_page() {
 	fi
 }
 
+# install_helper installs the bridge helper: a copy of the binary, never a
+# link (a file capability belongs to the file, and would give every name of
+# ifhook the privilege), set-group-ID to its own group (the directory of its
+# records, /run/ifhook-helper, is that group's) and with cap_net_admin+ep.
+# A staged install (DESTDIR) leaves the owner, mode and capability to the
+# package (the RPM's %attr and %caps).
+install_helper() {
+	# (Not "src": sh has no local variables, and $src is the repository.)
+	from=$1
+	if [ -n "$DESTDIR" ]; then
+		install -m 0755 "$from" "$helper"
+		echo "installed $helper (the package gives it root:$helper_group, mode 2755 and cap_net_admin+ep)"
+		return 0
+	fi
+	if ! getent group "$helper_group" >/dev/null 2>&1; then
+		groupadd --system "$helper_group" || die "cannot make the group $helper_group (groupadd --system $helper_group)"
+		echo "made the system group $helper_group (add no user to it)"
+	fi
+	# chown, then chmod, then setcap: chown clears set-ID bits and file
+	# capabilities.
+	install -m 0755 "$from" "$helper.new"
+	chown "root:$helper_group" "$helper.new"
+	chmod 2755 "$helper.new"
+	if command -v setcap >/dev/null 2>&1 && setcap cap_net_admin+ep "$helper.new"; then
+		mv -f "$helper.new" "$helper"
+		echo "installed $helper (root:$helper_group, mode 2755, cap_net_admin+ep)"
+	else
+		mv -f "$helper.new" "$helper"
+		echo "installed $helper, WITHOUT its file capability: setcap is missing (Debian: apt-get install libcap2-bin; Fedora: dnf install libcap) or failed; by hand, as root: setcap cap_net_admin+ep $helper" >&2
+	fi
+	install -d -m 2770 -o root -g "$helper_group" /run/ifhook-helper
+	chmod 2770 /run/ifhook-helper
+	echo "the bridge helper's records go in /run/ifhook-helper; grant bridges in /etc/qemu/bridge.conf (allow br0) or [[helper.allow]], then: -netdev bridge,id=n0,br=br0,helper=$libexecdir/qemu-bridge-helper (or ifhook install-hooks --bridge-helper, for QEMU's default helper path)"
+}
+
 install_all() {
 	if [ "$HOOKS" = yes ]; then
 		hook_check qemu-ifup
@@ -157,6 +199,9 @@ install_all() {
 		ln -sfn ../../sbin/ifhook "$DESTDIR$libexecdir/$hook"
 	done
 	echo "linked $DESTDIR$libexecdir/qemu-ifup and qemu-ifdown -> ../../sbin/ifhook"
+	if [ "$HELPER" = yes ]; then
+		install_helper "$bin"
+	fi
 	if [ -e "$confdir/config.toml" ]; then
 		echo "kept the existing $confdir/config.toml"
 	else
@@ -173,6 +218,10 @@ install_all() {
 	if [ "$systemd" = yes ] && [ -d "$src/packaging/systemd" ]; then
 		mkdir -p "$unitdir" "$tmpfilesdir"
 		install -m 0644 "$src/packaging/systemd/ifhook.conf" "$tmpfilesdir/ifhook.conf"
+		if [ "$HELPER" = yes ]; then
+			install -m 0644 "$src/packaging/systemd/ifhook-helper.conf" "$tmpfilesdir/ifhook-helper.conf"
+			echo "installed $tmpfilesdir/ifhook-helper.conf"
+		fi
 		sed "s|@SBINDIR@|$sbindir|g" "$src/packaging/systemd/ifhook-setup.service.in" >"$tmp/ifhook-setup.service"
 		install -m 0644 "$tmp/ifhook-setup.service" "$unitdir/ifhook-setup.service"
 		echo "installed $tmpfilesdir/ifhook.conf and $unitdir/ifhook-setup.service (not enabled: systemctl enable ifhook-setup.service)"
@@ -196,13 +245,16 @@ uninstall_all() {
 		hook_unlink qemu-ifup
 		hook_unlink qemu-ifdown
 	fi
-	for f in $files "$DESTDIR$mandir/ifhook.8" "$unitdir/ifhook-setup.service" "$tmpfilesdir/ifhook.conf"; do
+	for f in $files "$DESTDIR$mandir/ifhook.8" "$unitdir/ifhook-setup.service" "$tmpfilesdir/ifhook.conf" "$tmpfilesdir/ifhook-helper.conf"; do
 		if [ -e "$f" ] || [ -L "$f" ]; then
 			rm -f "$f"
 			echo "removed $f"
 		fi
 	done
 	rmdir "$DESTDIR$libexecdir" 2>/dev/null || true
+	if [ -z "$DESTDIR" ] && getent group "$helper_group" >/dev/null 2>&1; then
+		echo "kept the group $helper_group and /run/ifhook-helper (groupdel $helper_group; the directory goes at the next boot)"
+	fi
 	if [ -z "$DESTDIR" ] && [ -d /run/systemd/system ]; then
 		systemctl daemon-reload || true
 	fi

@@ -107,8 +107,10 @@ cat >"$tmp/want" <<'EOF'
 /etc/ifhook
 /etc/ifhook/config.toml
 /usr/lib/systemd/system/ifhook-setup.service
+/usr/lib/tmpfiles.d/ifhook-helper.conf
 /usr/lib/tmpfiles.d/ifhook.conf
 /usr/libexec/ifhook
+/usr/libexec/ifhook/qemu-bridge-helper
 /usr/libexec/ifhook/qemu-ifdown
 /usr/libexec/ifhook/qemu-ifup
 /usr/sbin/ifhook
@@ -123,9 +125,15 @@ diff -u "$tmp/want" "$tmp/files" || fail "rpm -qlp differs from the expected lis
 [ "$(rpm -qp --configfiles "$rpm")" = /etc/ifhook/config.toml ] || fail "the config files are not exactly /etc/ifhook/config.toml"
 rpm -qp --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' "$rpm" | grep -qx '/etc/ifhook/config.toml cn' ||
 	fail "/etc/ifhook/config.toml is not %config(noreplace)"
-rpm -qp --qf '[%{FILENAMES} -> %{FILELINKTOS}\n]' "$rpm" | grep '^/usr/libexec/ifhook/qemu-' >"$tmp/links"
+rpm -qp --qf '[%{FILENAMES} -> %{FILELINKTOS}\n]' "$rpm" | grep '^/usr/libexec/ifhook/qemu-if' >"$tmp/links"
 printf '%s\n' "/usr/libexec/ifhook/qemu-ifdown -> ../../sbin/ifhook" "/usr/libexec/ifhook/qemu-ifup -> ../../sbin/ifhook" |
 	diff -u - "$tmp/links" || fail "the libexec hooks are not relative symlinks to ../../sbin/ifhook"
+# The bridge helper: a file of its own (no link), root:ifhook-helper,
+# set-group-ID, with the file capability and nothing else.
+rpm -qp --qf '[%{FILENAMES} %{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILECAPS}\n]' "$rpm" |
+	grep '/qemu-bridge-helper ' >"$tmp/helper"
+echo "/usr/libexec/ifhook/qemu-bridge-helper -rwxr-sr-x root:ifhook-helper cap_net_admin=ep" |
+	diff -u - "$tmp/helper" || fail "the bridge helper is not root:ifhook-helper 2755 with cap_net_admin=ep"
 
 step "extract the RPM"
 root=$tmp/root
@@ -149,7 +157,7 @@ DESTDIR=$stage PREFIX=/usr IFHOOK_HOOKS=no SYSTEMD=yes IFHOOK_BINARY=$root/usr/s
 (cd "$stage" && find . ! -type d | sed 's,^\.,,' | sort) >"$tmp/installsh"
 (cd "$root" && find . ! -type d | sed 's,^\.,,; s,\.gz$,,' | grep -v '^/usr/share/\(doc\|licenses\)/' | sort) >"$tmp/rpmfiles"
 diff -u "$tmp/installsh" "$tmp/rpmfiles" || fail "install.sh and the RPM install different files (- install.sh, + RPM)"
-for f in etc/ifhook/config.toml usr/lib/systemd/system/ifhook-setup.service usr/lib/tmpfiles.d/ifhook.conf; do
+for f in etc/ifhook/config.toml usr/lib/systemd/system/ifhook-setup.service usr/lib/tmpfiles.d/ifhook.conf usr/lib/tmpfiles.d/ifhook-helper.conf usr/libexec/ifhook/qemu-bridge-helper; do
 	cmp "$stage/$f" "$root/$f" || fail "$f differs between install.sh and the RPM"
 done
 

@@ -89,7 +89,7 @@ func (h *Hook) down(tap string) (*TAPPlan, error) {
 		return p, err
 	}
 	a := &plan.Applier{Kernel: h.Kernel, Log: h.Log, Stop: h.signals.Stop}
-	if err := a.BestEffort("down "+tap, p.Steps, &downJournal{h: h, rec: rec, tap: tap}); err != nil {
+	if err := a.BestEffort("down "+tap, p.Steps, &downJournal{h: h, rec: rec, tap: tap, dir: p.recDir}); err != nil {
 		return p, err // the record stays, for another ifdown or gc
 	}
 	if spec := h.Policy.Spec(p.Bridge); spec == nil || !spec.RemoveWhenEmpty {
@@ -107,11 +107,17 @@ type downJournal struct {
 	h   *Hook
 	rec *state.Record
 	tap string
+	dir *state.Dir // where rec is: State, or the bridge helper's
 }
 
-func (j *downJournal) Ahead() error            { return nil }
-func (j *downJournal) Abort(bool) error        { return nil }
-func (j *downJournal) Commit(*plan.Refs) error { return j.h.removeRecord(j.tap, j.rec) }
+func (j *downJournal) Ahead() error     { return nil }
+func (j *downJournal) Abort(bool) error { return nil }
+func (j *downJournal) Commit(*plan.Refs) error {
+	if j.dir == nil {
+		return nil
+	}
+	return j.h.removeRecordIn(j.dir, j.tap, j.rec)
+}
 
 // ExplainDown returns the plan Down would apply, changing nothing.
 func (h *Hook) ExplainDown(tap string) (*TAPPlan, error) {
@@ -126,7 +132,10 @@ func (h *Hook) ExplainDown(tap string) (*TAPPlan, error) {
 // record left by an earlier device of the same name is removed.
 func (h *Hook) planDown(tap string, forget bool) (*TAPPlan, *state.Record, error) {
 	p := &TAPPlan{Op: "down", TAP: tap}
-	rec, err := h.State.Read(tap)
+	// A TAP of the bridge helper's has its record in the helper's
+	// directory: root may take it down too.
+	rec, dir, err := h.recordOf(tap)
+	p.recDir = dir
 	if err != nil && !forget {
 		p.Notes = append(p.Notes, plan.Notef(plan.Info, "cannot read the TAP's record: %v", err))
 		rec = nil
@@ -149,11 +158,11 @@ func (h *Hook) planDown(tap string, forget bool) (*TAPPlan, *state.Record, error
 	if rec != nil && rec.Index != link.Index {
 		h.Log.Debug("down %s: the record belongs to an earlier device of that name; ignoring it", tap)
 		if forget {
-			if err := h.removeRecord(tap, rec); err != nil {
+			if err := h.removeRecordIn(dir, tap, rec); err != nil {
 				return p, nil, err
 			}
 		}
-		rec = nil
+		rec, p.recDir = nil, nil
 	}
 	if !link.IsTAP() {
 		return p, nil, exit.New(exit.BadTAP, "%s is %s, not a TAP; refusing to touch it", escape.Quote(tap), link.Describe())
@@ -172,20 +181,12 @@ func (h *Hook) planDown(tap string, forget bool) (*TAPPlan, *state.Record, error
 	return p, rec, nil
 }
 
-func (h *Hook) removeRecord(tap string, rec *state.Record) error {
+// removeRecordIn removes the record of tap from d, and its guest's MAC
+// claim.
+func (h *Hook) removeRecordIn(d *state.Dir, tap string, rec *state.Record) error {
 	if rec == nil {
 		return nil
 	}
 	h.releaseMAC(rec)
-	return h.State.Remove(tap)
-}
-
-// releaseMAC drops a record's entry from the guest-MAC index.
-func (h *Hook) releaseMAC(rec *state.Record) {
-	if rec.GuestMAC == "" || rec.Bridge == "" {
-		return
-	}
-	if mac, err := net.ParseMAC(rec.GuestMAC); err == nil {
-		_ = h.State.ReleaseMAC(rec.Bridge, mac, rec.TAP)
-	}
+	return d.Remove(tap)
 }

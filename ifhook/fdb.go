@@ -86,10 +86,10 @@ func (h *Hook) adoptLearned(recs []*state.Record) error {
 			continue // nothing sent yet, or several guests behind one TAP
 		}
 		mac := macs[0]
-		if owner, _ := h.State.MACOwner(r.Bridge, mac); owner != "" && owner != r.TAP {
+		if owner, index, _ := h.macIndex().MACClaim(r.Bridge, mac); owner != "" && owner != r.TAP {
 			br, err := h.Kernel.LinkByName(r.Bridge)
 			if err == nil {
-				if other := h.liveGuestMAC(owner, br, mac); other != nil {
+				if other, live := h.liveGuestMAC(owner, index, br, mac); live {
 					h.Log.Notice("gc: %s and %s carry the same guest MAC %s on %s; give one of them another MAC (ifhook mac NAME)",
 						describePort(owner, other), describePort(r.TAP, r), mac, r.Bridge)
 					continue
@@ -102,7 +102,7 @@ func (h *Hook) adoptLearned(recs []*state.Record) error {
 			errs = err
 			continue
 		}
-		if err := h.State.ClaimMAC(r.Bridge, mac, r.TAP); err != nil {
+		if err := h.macIndex().Claim(r.Bridge, mac, r.TAP, r.Index); err != nil {
 			errs = err
 			continue
 		}

@@ -22,9 +22,14 @@ type Listing struct {
 	Address string `json:"address,omitempty"`
 }
 
-// List returns ifhook's records, each with its TAP's state now.
+// List returns ifhook's records, each with its TAP's state now: root's,
+// then the bridge helper's.
 func (h *Hook) List() ([]Listing, error) {
 	recs, err := h.State.List()
+	if d := h.otherHelperDir(); d != nil {
+		more, herr := d.List()
+		recs, err = append(recs, more...), exit.Join(err, herr)
+	}
 	out := make([]Listing, 0, len(recs))
 	leases := map[string][]dhcp.Lease{}
 	for _, r := range recs {
@@ -69,13 +74,32 @@ func (h *Hook) GC() ([]string, error) {
 	defer lock.Unlock()
 	defer h.signals.Release()
 	err = h.Bridges.RecoverAll()
-	removed, serr := h.sweep("")
+	removed, serr := h.sweep(h.State, "")
 	lock.MarkSwept(h.now())
 	tmp, terr := h.State.CollectTemp()
+	var herr error
+	if d := h.otherHelperDir(); d != nil {
+		var more, htmp []string
+		more, htmp, herr = h.gcHelper(d)
+		removed, tmp = append(removed, more...), append(tmp, htmp...)
+	}
 	for _, p := range tmp {
 		h.Log.Change("gc: removed %s, left by a killed ifhook", p)
 	}
-	return removed, exit.Op("gc", "", exit.Join(err, serr, terr))
+	return removed, exit.Op("gc", "", exit.Join(err, serr, terr, herr))
+}
+
+// gcHelper sweeps the bridge helper's directory, under its own lock.
+func (h *Hook) gcHelper(d *state.Dir) (removed, tmp []string, err error) {
+	lock, err := h.takeLock(d.Lock)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer lock.Unlock()
+	removed, err = h.sweep(d, "")
+	lock.MarkSwept(h.now())
+	tmp, terr := d.CollectTemp()
+	return removed, tmp, exit.Join(err, terr)
 }
 
 // sweepIfDue sweeps when the last sweep is older than SweepEvery. A sweep
@@ -98,19 +122,30 @@ func (h *Hook) sweepIfDue(lock **state.Lock, except string) {
 		}
 		*lock = x
 	}
-	if _, err := h.sweep(except); err != nil {
+	if _, err := h.sweep(h.State, except); err != nil {
 		h.Log.Debug("sweep: %v", err)
 	}
 	(*lock).MarkSwept(now)
+	// The bridge helper's TAPs have no ifdown: root's sweep is what
+	// removes their records too, when no helper run holds the lock.
+	if d := h.otherHelperDir(); d != nil {
+		if x := d.TryLock(); x != nil {
+			if _, err := h.sweep(d, except); err != nil {
+				h.Log.Debug("sweep %s: %v", d.Path, err)
+			}
+			x.MarkSwept(now)
+			x.Unlock()
+		}
+	}
 }
 
 // sweep removes records whose TAP is gone (or is another device now),
 // and reconciles those whose TAP is no longer on the record's bridge (a
 // bridge torn down with --force, or deleted by hand): the guest's MAC is
 // no longer claimed there, and the record keeps only what ifdown still
-// restores (the TAP's MAC and MTU). Called with the lock held.
-func (h *Hook) sweep(except string) ([]string, error) {
-	recs, err := h.State.List()
+// restores (the TAP's MAC and MTU). Called with d's lock held.
+func (h *Hook) sweep(d *state.Dir, except string) ([]string, error) {
+	recs, err := d.List()
 	var removed []string
 	for _, r := range recs {
 		if r.TAP == except {
@@ -125,9 +160,9 @@ func (h *Hook) sweep(except string) ([]string, error) {
 			h.releaseMAC(r)
 			err = exit.Join(err, h.applyForget(r))
 			h.Log.Change("gc: %s is no longer on %s: released its guest MAC; ifdown still restores its MAC and MTU", r.TAP, r.Bridge)
-			d := *r
-			d.Bridge, d.Set.Master, d.DHCP, d.IP = "", "", false, ""
-			err = exit.Join(err, h.State.Write(&d))
+			rec := *r
+			rec.Bridge, rec.Set.Master, rec.DHCP, rec.IP = "", "", false, ""
+			err = exit.Join(err, d.Write(&rec))
 			continue
 		}
 		if st != "gone" {
@@ -137,7 +172,7 @@ func (h *Hook) sweep(except string) ([]string, error) {
 			err = exit.Join(err, ferr)
 			continue
 		}
-		if rmErr := h.removeRecord(r.TAP, r); rmErr != nil {
+		if rmErr := h.removeRecordIn(d, r.TAP, r); rmErr != nil {
 			err = exit.Join(err, rmErr)
 			continue
 		}

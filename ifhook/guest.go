@@ -159,9 +159,9 @@ func (h *Hook) checkGuestMAC(tap string, g Guest, bridge *rtnl.Link, newBridge b
 	if bridge == nil || newBridge {
 		return notes, nil // a bridge made in this run has no guests yet
 	}
-	owner, err := h.State.MACOwner(bridge.Name, g.MAC)
+	owner, index, err := h.macIndex().MACClaim(bridge.Name, g.MAC)
 	if err == nil && owner != "" && owner != tap {
-		if other := h.liveGuestMAC(owner, bridge, g.MAC); other != nil {
+		if other, live := h.liveGuestMAC(owner, index, bridge, g.MAC); live {
 			return notes, exit.New(exit.BadTAP, "guest MAC %s is already used on %s by %s; give %s (try: %s)", g.MAC, bridge.Name, describePort(owner, other), g.macOption(), g.macHint())
 		}
 	}
@@ -173,19 +173,30 @@ func (h *Hook) checkGuestMAC(tap string, g Guest, bridge *rtnl.Link, newBridge b
 	return notes, nil
 }
 
-// liveGuestMAC returns the record of TAP owner if it is still attached to
-// bridge with guest MAC mac: the index may outlive a VM killed without its
-// downscript.
-func (h *Hook) liveGuestMAC(owner string, bridge *rtnl.Link, mac net.HardwareAddr) *state.Record {
-	rec, err := h.State.Read(owner)
-	if err != nil || rec == nil || rec.GuestMAC != mac.String() {
-		return nil
+// liveGuestMAC reports whether TAP owner, whose claim says index (0: not
+// said), is still attached to bridge with guest MAC mac (the index may
+// outlive a VM killed without its downscript), and returns its record
+// when it can be read. A claim that names its device is checked against
+// the kernel alone: the bridge helper cannot read root's records.
+func (h *Hook) liveGuestMAC(owner string, index int, bridge *rtnl.Link, mac net.HardwareAddr) (*state.Record, bool) {
+	rec, _, err := h.recordOf(owner)
+	if err != nil {
+		rec = nil
+	}
+	if rec != nil && (rec.GuestMAC != mac.String() || (index > 0 && rec.Index != index)) {
+		return nil, false // the record says otherwise: a stale claim
+	}
+	if index == 0 {
+		if rec == nil {
+			return nil, false
+		}
+		index = rec.Index
 	}
 	l, err := h.Kernel.LinkByName(owner)
-	if err != nil || l.Index != rec.Index || l.Master != bridge.Index {
-		return nil
+	if err != nil || l.Index != index || l.Master != bridge.Index {
+		return nil, false
 	}
-	return rec
+	return rec, true
 }
 
 // ParentGuest reads the VM behind tap from the process that ran ifhook
@@ -244,7 +255,14 @@ func guestOfNIC(vm *qemu.VM, nic qemu.NIC, ok bool, why, source string) Guest {
 		g.Note = "guest MAC unknown: " + why
 		return g
 	}
-	g.MAC, g.DefaultMAC, g.Source = nic.MAC, nic.DefaultMAC, source
+	g = guestNIC(vm, g, nic)
+	g.Source = source
+	return g
+}
+
+// guestNIC fills in g what nic, one of vm's NICs, says.
+func guestNIC(vm *qemu.VM, g Guest, nic qemu.NIC) Guest {
+	g.MAC, g.DefaultMAC = nic.MAC, nic.DefaultMAC
 	switch nic.Option {
 	case "-device":
 		g.NIC = "-device " + nic.Model

@@ -50,6 +50,19 @@ type Config struct {
 	// the books of the addresses given to VMs (dnsmasq.DefaultDataDir
 	// when empty).
 	DataDir string
+	// HelperDir holds the bridge helper's records (state.HelperDir of
+	// StateDir when empty; "-": none). list, gc, down and the sweep read
+	// them too, and when it exists its guest-MAC index is the one every
+	// guest is checked against, so that helper TAPs and root's see each
+	// other. See helper.go.
+	HelperDir string
+	// AsHelper opens ifhook for the bridge helper (ifhook/helper): its
+	// records are kept in HelperDir, a shared directory of the group
+	// HelperGID (-1: whatever group the directory has), which it never
+	// makes; only when it runs as root and that directory is missing,
+	// in StateDir. It attaches with UpHelper only.
+	AsHelper  bool
+	HelperGID int
 	// Kernel is the network namespace to act in; nil opens the calling
 	// process's own (and Close closes it).
 	Kernel kernel.Kernel
@@ -86,6 +99,10 @@ type Hook struct {
 	cfg     Config
 	signals *plan.Signals // nil without Config.Signals
 	close   []func()
+
+	// The bridge helper's directory (helper.go): opened on first use.
+	helper     *state.Dir
+	helperDone bool
 }
 
 // Open returns a Hook as cfg says: the policy loaded, the kernel opened,
@@ -110,7 +127,13 @@ func Open(cfg Config) (*Hook, error) {
 	if dir == "" {
 		dir = state.DefaultDir
 	}
-	sd, err := state.Open(dir)
+	var sd *state.Dir
+	var err error
+	if cfg.AsHelper {
+		sd, err = h.helperState(dir)
+	} else {
+		sd, err = state.Open(dir)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -192,11 +215,16 @@ func (h *Hook) lock() (*state.Lock, error) { return h.takeLock(h.State.Lock) }
 // changes only its own TAP and record.
 func (h *Hook) lockShared() (*state.Lock, error) { return h.takeLock(h.State.LockShared) }
 
-func (h *Hook) takeLock(take func(time.Duration) (*state.Lock, error)) (*state.Lock, error) {
-	timeout := h.cfg.LockTimeout
-	if timeout == 0 {
-		timeout = DefaultLockTimeout
+// lockTimeout is how long a change waits for a lock.
+func (h *Hook) lockTimeout() time.Duration {
+	if h.cfg.LockTimeout == 0 {
+		return DefaultLockTimeout
 	}
+	return h.cfg.LockTimeout
+}
+
+func (h *Hook) takeLock(take func(time.Duration) (*state.Lock, error)) (*state.Lock, error) {
+	timeout := h.lockTimeout()
 	lock, err := take(timeout)
 	if exit.KindOf(err) == exit.Temporary {
 		return nil, exit.New(exit.Temporary, "%w (another ifhook is still working: see 'ifhook list')", err)

@@ -1,8 +1,10 @@
 package ifhook
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,6 +45,8 @@ type TAPPlan struct {
 	wait    time.Duration // up: how long to wait for the port to forward (STP)
 	unlock  func()        // up: lets go of the bridge's MAC index
 	dhcp    *dhcpUp       // up: the guest's hosts entry and address
+	helper  bool          // up: a TAP the bridge helper made (UpHelper)
+	recDir  *state.Dir    // down: the directory of the TAP's record, if any
 }
 
 // unlockMACs lets go of the bridge's MAC index, once the guest's MAC is
@@ -321,8 +325,20 @@ func (h *Hook) ExplainUp(tap string) (*TAPPlan, error) {
 // plan it returns on error says as much as was known (for explain); for
 // explain, a record it cannot read (root's, read by a user) is a note.
 func (h *Hook) planUp(tap string, g Guest, explain bool) (*TAPPlan, error) {
+	return h.planAttach(tap, g, explain, "")
+}
+
+// planAttach is planUp; with helperBridge, for a TAP the bridge helper
+// made: that bridge, which must exist, and no other change.
+func (h *Hook) planAttach(tap string, g Guest, explain bool, helperBridge string) (*TAPPlan, error) {
 	choice := h.Policy.MatchVM(tap, g.VM)
-	p := &TAPPlan{Op: "up", TAP: tap, Policy: h.Policy.File, Rule: describeChoice(h.Policy, choice), Guest: g}
+	if helperBridge != "" {
+		choice = h.Policy.MatchHelper(tap, g.VM, helperBridge)
+	}
+	p := &TAPPlan{Op: "up", TAP: tap, Policy: h.Policy.File, Rule: describeChoice(h.Policy, choice), Guest: g, helper: helperBridge != ""}
+	if p.helper {
+		p.Rule = describeHelperChoice(choice)
+	}
 	tapLink, err := h.Kernel.LinkByName(tap)
 	if err != nil && !kernel.IsNotFound(err) {
 		return p, exit.Sys(err, "look up %s", tap)
@@ -337,14 +353,32 @@ func (h *Hook) planUp(tap string, g Guest, explain bool) (*TAPPlan, error) {
 		return p, err
 	}
 	obs := Observed{TAPName: tap, TAP: tapLink}
-	obs.BridgeName, p.Reason, obs.Bridge, err = h.chooseBridge(choice)
+	if p.helper {
+		// The bridge asked for, as named: never "auto" resolved, nor a
+		// rule's choice; the ACL allowed this name and no other.
+		obs.BridgeName, p.Reason = helperBridge, "QEMU's --br=, allowed by the ACL"
+		obs.Bridge, err = h.Kernel.LinkByName(helperBridge)
+		if err != nil && !kernel.IsNotFound(err) {
+			return p, exit.Sys(err, "look up bridge %s", helperBridge)
+		}
+	} else {
+		obs.BridgeName, p.Reason, obs.Bridge, err = h.chooseBridge(choice)
+	}
 	p.Bridge = obs.BridgeName
-	if err != nil {
+	if err != nil && !p.helper {
 		return p, exit.As(exit.KindOf(err), fmt.Errorf("%w (%s)", err, p.Rule))
+	}
+	if p.helper {
+		switch {
+		case obs.Bridge == nil:
+			return p, helperBridgeMissing(obs.BridgeName, "does not exist")
+		case !obs.Bridge.IsBridge():
+			return p, helperBridgeMissing(obs.BridgeName, "is "+obs.Bridge.Describe()+", not a bridge")
+		}
 	}
 	var journals plan.Journals
 	spec := h.Policy.Spec(obs.BridgeName)
-	if obs.Bridge == nil && spec != nil {
+	if obs.Bridge == nil && spec != nil && !p.helper {
 		// The policy describes the missing bridge: make it first, in the
 		// same all-or-nothing plan.
 		bp, err := h.Bridges.Ensure(spec)
@@ -357,7 +391,7 @@ func (h *Hook) planUp(tap string, g Guest, explain bool) (*TAPPlan, error) {
 		obs.Bridge = &rtnl.Link{Name: spec.Name, Kind: "bridge", MTU: bp.MTU, STP: bp.STP, ForwardDelay: bp.ForwardDelay * 100}
 		obs.NewBridge = true
 		p.Notes = append(p.Notes, plan.Notef(plan.Info, "makes bridge %s (model %s, bridges.%s at %s:%d)", spec.Name, spec.Model, spec.Name, h.Policy.File, spec.Line))
-	} else if spec != nil && spec.DHCP != nil && obs.Bridge.IsBridge() {
+	} else if spec != nil && spec.DHCP != nil && obs.Bridge.IsBridge() && !p.helper {
 		// The bridge's dnsmasq: one pid file read and a kill(pid, 0) when
 		// it runs, as it nearly always does; started again when it died.
 		sv, err := h.Kernel.DHCPServer(spec.Name, false)
@@ -386,7 +420,11 @@ func (h *Hook) planUp(tap string, g Guest, explain bool) (*TAPPlan, error) {
 			// From the check to the claim, no other ifup on this bridge
 			// may look: two VMs started at once with one MAC must not both
 			// find it free.
-			if p.unlock, err = h.State.LockMACs(obs.Bridge.Name); err != nil {
+			if p.unlock, err = h.macIndex().LockMACsWithin(obs.Bridge.Name, h.lockTimeout()); errors.Is(err, state.ErrMACsBusy) {
+				// Held too long by another (a bridge helper its user
+				// stopped, say): check without it rather than wait.
+				h.Log.Notice("up %s: %v; checking guest MAC %s without it", tap, err, g.MAC)
+			} else if err != nil {
 				return p, err
 			}
 		}
@@ -403,7 +441,9 @@ func (h *Hook) planUp(tap string, g Guest, explain bool) (*TAPPlan, error) {
 		return p, exit.As(exit.KindOf(err), fmt.Errorf("%w (%s)", err, p.Rule))
 	}
 	p.Steps = append(p.Steps, steps...)
-	if spec != nil && spec.DHCP != nil {
+	if spec != nil && spec.DHCP != nil && !p.helper {
+		// (The bridge helper runs as its caller, who may not write
+		// dnsmasq's hosts entries: its guests get dynamic leases.)
 		if p.dhcp, err = h.planDHCPUp(p, spec, tap, g); err != nil {
 			return p, err
 		}
@@ -553,6 +593,9 @@ func (h *Hook) tapJournal(p *TAPPlan, obs Observed, want Want) (*tapJournal, err
 		}
 	}
 	rec.Bridge, rec.Rule, rec.Set = obs.Bridge.Name, p.Rule, set
+	if p.helper {
+		rec.Helper, rec.UID = true, os.Getuid()
+	}
 	g := p.Guest
 	rec.VM, rec.PID, rec.GuestMAC = g.VM, g.PID, macString(g.MAC)
 	rec.DHCP, rec.IP = false, ""
@@ -584,7 +627,7 @@ func (j *tapJournal) write() error {
 		return err
 	}
 	if j.claim != nil {
-		if err := j.h.State.ClaimMAC(j.rec.Bridge, j.claim, j.rec.TAP); err != nil {
+		if err := j.h.macIndex().Claim(j.rec.Bridge, j.claim, j.rec.TAP, j.rec.Index); err != nil {
 			j.h.Log.Notice("up %s: could not index guest MAC %s: %v", j.rec.TAP, j.claim, err)
 		}
 	}

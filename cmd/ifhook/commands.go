@@ -22,6 +22,8 @@ import (
 type options struct {
 	json, down, force, all, dryRun, undo bool
 	vm, guestMAC, check                  string
+	helper, bridgeHelper                 bool
+	user                                 string
 }
 
 // command is one subcommand: its name, arguments and flags, and what it
@@ -57,14 +59,16 @@ func table() []command {
 		{name: "down", args: "TAP", min: 1, max: 1, help: "what qemu-ifdown does",
 			run: func(c *ctx, a []string) error { return c.change("down", a[0]) }},
 		{name: "explain", args: "TAP", min: 1, max: 1, run: runExplain,
-			help: "the rule matched, the bridge chosen and every step ifup would\ntake, changing nothing (--json for JSON, --down for ifdown;\n--vm NAME and --guest-mac MAC: as if QEMU said so)",
+			help: "the rule matched, the bridge chosen and every step ifup would\ntake, changing nothing (--json for JSON, --down for ifdown;\n--vm NAME and --guest-mac MAC: as if QEMU said so);\n--helper [--user NAME] BRIDGE: whether NAME (default: you) may\nattach to BRIDGE through the bridge helper, and which rule says so",
 			flags: func(fs *flag.FlagSet, o *options) {
 				jsonFlag(fs, o)
 				fs.BoolVar(&o.down, "down", false, "explain ifdown instead of ifup")
 				fs.StringVar(&o.vm, "vm", "", "explain as for the VM of this -name")
 				fs.StringVar(&o.guestMAC, "guest-mac", "", "explain as for a guest NIC with this MAC")
+				fs.BoolVar(&o.helper, "helper", false, "explain the bridge helper's ACL for a bridge")
+				fs.StringVar(&o.user, "user", "", "with --helper: the user who runs QEMU")
 			}},
-		{name: "check", max: 0, run: runCheck, help: "validate the policy; print every problem as file:line"},
+		{name: "check", max: 0, run: runCheck, help: "validate the policy, and the bridge helper's /etc/qemu/bridge.conf;\nprint every problem as file:line"},
 		{name: "list", max: 0, run: runList, flags: jsonFlag,
 			help: "the TAPs ifhook attached: TAP, bridge, since, VM, guest MAC and\naddress (--json for JSON)"},
 		{name: "leases", args: "[BRIDGE...]", max: -1, run: runLeases, flags: jsonFlag,
@@ -74,8 +78,11 @@ func table() []command {
 			help:  "print a stable guest MAC for NIC INDEX (default 0) of VM NAME:\nmac_prefix plus a hash, never QEMU's default; use it as\n-net nic,macaddr=$(ifhook mac NAME)\n--check MAC: say whether MAC is well-formed, unicast and has mac_prefix",
 			flags: func(fs *flag.FlagSet, o *options) { fs.StringVar(&o.check, "check", "", "check a MAC instead") }},
 		{name: "install-hooks", max: 0, run: runInstallHooks,
-			help:  "make /etc/qemu-ifup and /etc/qemu-ifdown links to this binary, as\ninstall.sh does (a file that was there is kept as .orig);\n--undo removes them and puts back the .orig files",
-			flags: func(fs *flag.FlagSet, o *options) { fs.BoolVar(&o.undo, "undo", false, "remove the links") }},
+			help: "make /etc/qemu-ifup and /etc/qemu-ifdown links to this binary, as\ninstall.sh does (a file that was there is kept as .orig);\n--undo removes them and puts back the .orig files;\n--bridge-helper: instead, put a copy of this binary, with\ncap_net_admin+ep, where QEMU looks for qemu-bridge-helper",
+			flags: func(fs *flag.FlagSet, o *options) {
+				fs.BoolVar(&o.undo, "undo", false, "remove the links")
+				fs.BoolVar(&o.bridgeHelper, "bridge-helper", false, "install the bridge helper instead")
+			}},
 		{name: "version", max: 0, help: "print the version", run: func(c *ctx, _ []string) error {
 			fmt.Fprintf(c.stdout, "ifhook %s (%s)\n", versionString(), runtime.Version())
 			return nil
@@ -135,6 +142,12 @@ func versionString() string {
 }
 
 func runExplain(c *ctx, args []string) error {
+	if c.opt.helper {
+		return explainHelper(c, args[0])
+	}
+	if c.opt.user != "" {
+		return usageErr("explain: --user goes with --helper")
+	}
 	tap := args[0]
 	guest := ifhook.ParentGuest
 	if c.opt.vm != "" || c.opt.guestMAC != "" {
@@ -198,7 +211,7 @@ func runCheck(c *ctx, _ []string) error {
 		}
 	}
 	fmt.Fprintf(c.stdout, "%s: ok (%d rule(s), %d bridge(s); bridge = %q)\n", escape.String(pol.File), len(pol.Rules), len(pol.Bridges), pol.Bridge)
-	return nil
+	return checkBridgeConf(c, pol)
 }
 
 func runList(c *ctx, _ []string) error {
@@ -286,6 +299,9 @@ func runInstallHooks(c *ctx, _ []string) error {
 	bin, err := install.Executable()
 	if err != nil {
 		return exit.Op("install-hooks", "", exit.As(exit.System, err))
+	}
+	if c.opt.bridgeHelper {
+		return installBridgeHelper(c, bin)
 	}
 	opts := install.Options{Binary: bin}
 	var done []string
@@ -405,5 +421,5 @@ func usageLine() string {
 	for i, c := range commands {
 		names[i] = c.name
 	}
-	return "usage: qemu-ifup TAP | qemu-ifdown TAP | ifhook [-v] [--config FILE] " + strings.Join(names, "|") + " [ARGS] (run 'ifhook help')"
+	return "usage: qemu-ifup TAP | qemu-ifdown TAP | qemu-bridge-helper --br=BR --fd=N | ifhook [-v] [--config FILE] " + strings.Join(names, "|") + " [ARGS] (run 'ifhook help')"
 }

@@ -36,12 +36,12 @@ func TestREADMEExitCodes(t *testing.T) {
 
 // listJSONKeys are the keys `ifhook list --json` prints, as the README and
 // the man page document them.
-var listJSONKeys = []string{"tap", "ifindex", "bridge", "since", "rule", "prev", "set", "vm", "qemu_pid", "guest_mac", "dhcp", "ip", "address", "present", "state"}
+var listJSONKeys = []string{"tap", "ifindex", "bridge", "since", "rule", "prev", "set", "vm", "qemu_pid", "guest_mac", "dhcp", "ip", "helper", "uid", "address", "present", "state"}
 
 // TestListJSONKeys checks the full set of keys list --json prints against
 // the documented ones, and that both documents name each.
 func TestListJSONKeys(t *testing.T) {
-	full := ifhook.Listing{Record: state.Record{TAP: "vnet0", Index: 1, Bridge: "br0", Rule: "r", VM: "vm", PID: 1, GuestMAC: "52:54:00:00:00:01", DHCP: true, IP: "192.168.100.5"}, State: "attached", Address: "192.168.100.5"}
+	full := ifhook.Listing{Record: state.Record{TAP: "vnet0", Index: 1, Bridge: "br0", Rule: "r", VM: "vm", PID: 1, GuestMAC: "52:54:00:00:00:01", DHCP: true, IP: "192.168.100.5", Helper: true, UID: 1000}, State: "attached", Address: "192.168.100.5"}
 	data, _ := json.Marshal(full)
 	var got map[string]json.RawMessage
 	if err := json.Unmarshal(data, &got); err != nil {

@@ -24,8 +24,8 @@ func dispatchArgs(argv0, rest string) ([]string, bool) {
 		return nil, false
 	}
 	prog := filepath.Base(argv0)
-	if strings.HasSuffix(prog, "ifup") || strings.HasSuffix(prog, "ifdown") {
-		return nil, false
+	if strings.HasSuffix(prog, "ifup") || strings.HasSuffix(prog, "ifdown") || strings.HasSuffix(prog, "bridge-helper") {
+		return nil, false // bridge-helper: makes a TAP, in the test's own namespace
 	}
 	for _, a := range args[1:] {
 		if changing[a] || strings.Contains(a, "config") {
@@ -72,6 +72,7 @@ func FuzzDispatch(f *testing.F) {
 	env := map[string]string{
 		"IFHOOK_CONFIG":       pol,
 		"IFHOOK_STATE_DIR":    filepath.Join(dir, "state"),
+		"IFHOOK_BRIDGE_CONF":  filepath.Join(dir, "bridge.conf"),
 		"IFHOOK_SYSLOG":       "off",
 		"IFHOOK_LOCK_TIMEOUT": "100ms",
 	}

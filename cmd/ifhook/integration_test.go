@@ -71,6 +71,7 @@ type testEnv struct {
 	ns     *nstest.NS
 	state  string
 	policy string
+	acl    string // IFHOOK_BRIDGE_CONF: none there unless a test writes one
 	extra  []string
 	uid    int // run as this user when non-zero
 }
@@ -78,6 +79,7 @@ type testEnv struct {
 func newEnv(t *testing.T, policyText string) *testEnv {
 	t.Helper()
 	e := &testEnv{t: t, ns: nstest.New(t), state: t.TempDir()}
+	e.acl = filepath.Join(t.TempDir(), "bridge.conf")
 	e.setPolicy(policyText)
 	return e
 }
@@ -97,7 +99,7 @@ type result struct {
 
 // environ is the environment the test's ifhook (or QEMU) runs with.
 func (e *testEnv) environ() []string {
-	return append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "IFHOOK_STATE_DIR=" + e.state, "IFHOOK_CONFIG=" + e.policy, "IFHOOK_SYSLOG=off"}, e.extra...)
+	return append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "IFHOOK_STATE_DIR=" + e.state, "IFHOOK_CONFIG=" + e.policy, "IFHOOK_BRIDGE_CONF=" + e.acl, "IFHOOK_SYSLOG=off"}, e.extra...)
 }
 
 // run runs ifhook under the name prog (qemu-ifup, qemu-ifdown, ifhook)

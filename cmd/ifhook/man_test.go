@@ -23,6 +23,7 @@ const manSource = "../../docs/ifhook.8.scd"
 var manCommands = []string{
 	"qemu-ifup",
 	"qemu-ifdown",
+	"qemu-bridge-helper",
 	"ifhook up",
 	"ifhook down",
 	"ifhook explain",
@@ -50,11 +51,13 @@ var manPolicyKeys = []string{
 	// [bridges.NAME]
 	"model", "address", "uplink", "snat_to", "stp", "forward_delay",
 	"remove_when_empty", "wait_forwarding",
+	// [[helper.allow]], [[helper.deny]]
+	"user", "group", "bridges",
 }
 
 // manSections are the man page's sections, in order.
 var manSections = []string{
-	"NAME", "SYNOPSIS", "DESCRIPTION", "RUN BY QEMU", "COMMANDS", "OPTIONS",
+	"NAME", "SYNOPSIS", "DESCRIPTION", "RUN BY QEMU", "THE BRIDGE HELPER", "COMMANDS", "OPTIONS",
 	"POLICY", "EXIT STATUS", "FILES", "ENVIRONMENT", "EXAMPLES", "SEE ALSO",
 }
 

@@ -60,6 +60,10 @@ func printList(w io.Writer, items []ifhook.Listing) {
 		case "detached":
 			st = "detached (not on its bridge; ifdown restores it)"
 		}
+		if it.Helper {
+			// No ifdown for these: QEMU closing the TAP removes it.
+			st += fmt.Sprintf(", bridge helper's (uid %d)", it.UID)
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", escape.String(it.TAP), escape.String(it.Bridge), it.Since.Local().Format(time.DateTime),
 			dash(escape.String(it.VM)), dashInt(it.PID), dash(it.GuestMAC), dash(it.Address), st)
 	}

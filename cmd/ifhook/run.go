@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/ifhook/ifhook/ifhook"
 	"github.com/ifhook/ifhook/ifhook/escape"
 	"github.com/ifhook/ifhook/ifhook/exit"
+	"github.com/ifhook/ifhook/ifhook/helper"
 	"github.com/ifhook/ifhook/ifhook/policy"
 	"github.com/ifhook/ifhook/ifhook/state"
 )
@@ -23,16 +25,40 @@ var version = ""
 // argument and its own environment, so variables are the only way to
 // configure a hook run by QEMU.
 type env struct {
-	config   string // IFHOOK_CONFIG
-	stateDir string // IFHOOK_STATE_DIR
-	dataDir  string // IFHOOK_DATA_DIR: leases and the addresses given to VMs
-	verbose  bool   // IFHOOK_VERBOSE
-	syslog   string // IFHOOK_SYSLOG: socket path, or "off"
-	lockWait time.Duration
+	config     string // IFHOOK_CONFIG
+	stateDir   string // IFHOOK_STATE_DIR
+	bridgeConf string // IFHOOK_BRIDGE_CONF: the bridge helper's ACL
+	dataDir    string // IFHOOK_DATA_DIR: leases and the addresses given to VMs
+	verbose    bool   // IFHOOK_VERBOSE
+	syslog     string // IFHOOK_SYSLOG: socket path, or "off"
+	lockWait   time.Duration
+
+	// privileged: ifhook got privileges at exec (the bridge helper's file
+	// capability, a set-ID bit) for a caller who is not root. Then the
+	// environment is not read, --config is not taken, and ignored says
+	// what was asked for regardless.
+	privileged bool
+	ignored    []string
 }
 
-func readEnv(getenv func(string) string) (env, error) {
-	e := env{config: policy.DefaultPath, stateDir: state.DefaultDir, syslog: ifhook.DefaultSyslogSocket}
+// envVars are the variables readEnv reads.
+var envVars = []string{"IFHOOK_CONFIG", "IFHOOK_STATE_DIR", "IFHOOK_DATA_DIR", "IFHOOK_BRIDGE_CONF", "IFHOOK_VERBOSE", "IFHOOK_SYSLOG", "IFHOOK_LOCK_TIMEOUT"}
+
+// readEnv reads the environment; privileged, it reads none of it, and
+// notes which variables were set.
+func readEnv(getenv func(string) string, privileged bool) (env, error) {
+	e := env{config: policy.DefaultPath, stateDir: state.DefaultDir, bridgeConf: helper.DefaultACLFile, syslog: ifhook.DefaultSyslogSocket, privileged: privileged}
+	if privileged {
+		for _, v := range envVars {
+			if getenv(v) != "" {
+				e.ignored = append(e.ignored, v)
+			}
+		}
+		return e, nil
+	}
+	if v := getenv("IFHOOK_BRIDGE_CONF"); v != "" {
+		e.bridgeConf = v
+	}
 	if v := getenv("IFHOOK_CONFIG"); v != "" {
 		e.config = v
 	}
@@ -84,11 +110,30 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) (c
 	// passes the script's path, as configured, as argv[0] and the TAP as
 	// argv[1]. Never resolve the symlink: its name is the command.
 	prog := filepath.Base(args[0])
-	e, err := readEnv(getenv)
+	// Before anything is read: a run that got privileges at exec from a
+	// file capability or a set-ID bit, for a caller who is not root, is
+	// the bridge helper or nothing. The helper keeps CAP_NET_ADMIN alone;
+	// any other name drops every privilege, and then fails as its caller
+	// would. (For every other run this is a look at the auxiliary vector.)
+	privileged := helper.Privileged()
+	asHelper := strings.HasSuffix(prog, "bridge-helper")
+	if privileged {
+		drop := helper.DropAll
+		if asHelper {
+			drop = helper.DropToNetAdmin
+		}
+		if err := drop(); err != nil {
+			return fail(stderr, err)
+		}
+	}
+	e, err := readEnv(getenv, privileged)
 	if err != nil {
 		return fail(stderr, err)
 	}
 	c := &ctx{env: e, stdout: stdout, stderr: stderr}
+	if asHelper {
+		return c.bridgeHelper(args[1:])
+	}
 	switch {
 	case strings.HasSuffix(prog, "ifup"):
 		err = c.hook("up", args[1:])
@@ -97,12 +142,26 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) (c
 	case strings.HasPrefix(prog, "ifhook"):
 		err = c.subcommand(args[1:])
 	default:
-		err = exit.New(exit.Usage, "run as %s; want a name ending in ifup or ifdown (qemu-ifup, qemu-ifdown) or ifhook; %s", escape.Quote(prog), usageLine())
+		err = exit.New(exit.Usage, "run as %s; want a name ending in ifup, ifdown or bridge-helper (qemu-ifup, qemu-ifdown, qemu-bridge-helper) or ifhook; %s", escape.Quote(prog), usageLine())
 	}
 	if err != nil {
+		if privileged {
+			err = droppedNote(err, prog, e.ignored)
+		}
 		return fail(stderr, err)
 	}
 	return 0
+}
+
+// droppedNote says, on a failure's one line, why a file that carries
+// privileges did no more than its caller could: they are the bridge
+// helper's, and were dropped for any other name.
+func droppedNote(err error, prog string, ignored []string) error {
+	why := fmt.Sprintf("this file's privileges (a file capability or set-ID bit) are the bridge helper's alone, and were dropped when run as %s by uid %d", escape.Quote(prog), os.Getuid())
+	if len(ignored) > 0 {
+		why += "; " + strings.Join(ignored, ", ") + " ignored"
+	}
+	return exit.As(exit.KindOf(err), fmt.Errorf("%w (%s)", err, why))
 }
 
 // fail prints err as ifhook's one line and returns its exit status: the
@@ -225,6 +284,10 @@ func (c *ctx) flags(name string) *flag.FlagSet {
 		if s == "" {
 			return errors.New("empty file name")
 		}
+		if c.privileged {
+			c.log().Notice("--config ignored: running with privileges it got at exec, ifhook reads only %s", policy.DefaultPath)
+			return nil
+		}
 		c.config = s
 		return nil
 	})
@@ -241,4 +304,28 @@ func (c *ctx) flagErr(err error, cmd string) error {
 		where = cmd + ": "
 	}
 	return usageErr("%s%s", where, err.Error())
+}
+
+// bridgeHelper is ifhook run as qemu-bridge-helper (any name ending in
+// bridge-helper) by QEMU or libvirt: see package ifhook/helper. Its exit
+// status is 1 for arguments, as qemu-bridge-helper's, and otherwise
+// ifhook's table; QEMU reports any non-zero status as "bridge helper
+// failed", after the one line printed here.
+func (c *ctx) bridgeHelper(args []string) int {
+	log := c.log()
+	defer log.Syslog.Close()
+	err := helper.Run(args, helper.Options{Privileged: c.privileged, PolicyFile: c.config, ACLFile: c.bridgeConf,
+		StateDir: c.stateDir, Ignored: c.ignored, Log: log, LockTimeout: c.lockWait})
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, helper.ErrUsage):
+		fmt.Fprintln(c.stderr, helper.UsageLine)
+		return 1
+	case errors.Is(err, helper.ErrBadName):
+		fmt.Fprintf(c.stderr, "ifhook: %s\n", escape.Line(err.Error()))
+		return 1
+	}
+	log.Failure(err)
+	return fail(c.stderr, err)
 }

@@ -39,9 +39,10 @@ func unitEnv(t *testing.T) map[string]string {
 	t.Helper()
 	dir := t.TempDir()
 	return map[string]string{
-		"IFHOOK_CONFIG":    writePolicy(t, dir, "good.toml", "bridge = \"ifhookunit0\"\n[[rule]]\ntap = \"vnet*\"\n"),
-		"IFHOOK_STATE_DIR": filepath.Join(dir, "state"),
-		"IFHOOK_SYSLOG":    "off",
+		"IFHOOK_CONFIG":      writePolicy(t, dir, "good.toml", "bridge = \"ifhookunit0\"\n[[rule]]\ntap = \"vnet*\"\n"),
+		"IFHOOK_STATE_DIR":   filepath.Join(dir, "state"),
+		"IFHOOK_BRIDGE_CONF": filepath.Join(dir, "bridge.conf"),
+		"IFHOOK_SYSLOG":      "off",
 	}
 }
 
@@ -88,9 +89,9 @@ func TestRunUsageErrors(t *testing.T) {
 		args []string
 		want string // the one line on stderr
 	}{
-		{"unknown program", []string{"/usr/bin/frob"}, `ifhook: run as "frob"; want a name ending in ifup or ifdown (qemu-ifup, qemu-ifdown) or ifhook; ` + usageLine()},
-		{"unknown program with a TAP", []string{"qemu-ifupx", "vnet0"}, `ifhook: run as "qemu-ifupx"; want a name ending in ifup or ifdown (qemu-ifup, qemu-ifdown) or ifhook; ` + usageLine()},
-		{"empty argv0", []string{""}, `ifhook: run as "."; want a name ending in ifup or ifdown (qemu-ifup, qemu-ifdown) or ifhook; ` + usageLine()},
+		{"unknown program", []string{"/usr/bin/frob"}, `ifhook: run as "frob"; want a name ending in ifup, ifdown or bridge-helper (qemu-ifup, qemu-ifdown, qemu-bridge-helper) or ifhook; ` + usageLine()},
+		{"unknown program with a TAP", []string{"qemu-ifupx", "vnet0"}, `ifhook: run as "qemu-ifupx"; want a name ending in ifup, ifdown or bridge-helper (qemu-ifup, qemu-ifdown, qemu-bridge-helper) or ifhook; ` + usageLine()},
+		{"empty argv0", []string{""}, `ifhook: run as "."; want a name ending in ifup, ifdown or bridge-helper (qemu-ifup, qemu-ifdown, qemu-bridge-helper) or ifhook; ` + usageLine()},
 		{"qemu-ifup without a TAP", []string{"/etc/qemu-ifup"}, "ifhook: up: want exactly one argument, the TAP's name (QEMU passes it); got 0 (run 'ifhook help')"},
 		{"qemu-ifup with two", []string{"/etc/qemu-ifup", "vnet0", "vnet1"}, "ifhook: up: want exactly one argument, the TAP's name (QEMU passes it); got 2 (run 'ifhook help')"},
 		{"qemu-ifdown without a TAP", []string{"qemu-ifdown"}, "ifhook: down: want exactly one argument, the TAP's name (QEMU passes it); got 0 (run 'ifhook help')"},

@@ -19,6 +19,13 @@ Run by QEMU (symlinked as /etc/qemu-ifup and /etc/qemu-ifdown):
   qemu-ifdown TAP      detach TAP: off the bridge, down, MAC and MTU restored; gone is fine
   (any name ending in "ifup" or "ifdown" works, e.g. script=/usr/libexec/ifhook/qemu-ifup)
 
+Run by a user's QEMU as its bridge helper (-netdev bridge,br=BR; a copy of this binary
+with cap_net_admin+ep, installed by ifhook install-hooks --bridge-helper):
+  qemu-bridge-helper [--use-vnet] --br=BR --fd=N
+                       make a TAP, attach it to BR if /etc/qemu/bridge.conf or the
+                       policy's [[helper.allow]] lets the caller, and hand it to QEMU
+  (any name ending in "bridge-helper" works; bad arguments: QEMU's usage line, exit 1)
+
 Run by people:
 `)
 	writeCommands(&b, people)
@@ -34,10 +41,16 @@ Flags (after "ifhook" or after the subcommand):
 Environment:
   IFHOOK_CONFIG        policy file (default /etc/ifhook/config.toml; when that file does
                        not exist, a built-in policy: bridge = "auto")
-  IFHOOK_STATE_DIR     records and lock (default /run/ifhook)
+  IFHOOK_STATE_DIR     records and lock (default /run/ifhook; the bridge helper's
+                       records are beside it, in /run/ifhook-helper)
+  IFHOOK_BRIDGE_CONF   the bridge helper's ACL (default /etc/qemu/bridge.conf)
   IFHOOK_VERBOSE=1     print each step
   IFHOOK_LOCK_TIMEOUT  how long to wait for another ifhook (default 10s)
   IFHOOK_SYSLOG        syslog socket (default /dev/log; "off" for none)
+
+A copy of ifhook run with privileges from a file capability or a set-ID bit, by a
+user who is not root, is the bridge helper or nothing: under any other name it drops
+them first; it reads no IFHOOK_* variable and no --config, only root's own files.
 
 Signals: SIGTERM, SIGINT or SIGHUP during a change stop it between two steps: ifup
 and setup undo what they did, ifdown and teardown leave the rest for the next run

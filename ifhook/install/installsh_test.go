@@ -148,7 +148,9 @@ func TestInstallSH(t *testing.T) {
 		"etc/qemu-ifdown",
 		"etc/qemu-ifup",
 		"usr/lib/systemd/system/ifhook-setup.service",
+		"usr/lib/tmpfiles.d/ifhook-helper.conf",
 		"usr/lib/tmpfiles.d/ifhook.conf",
+		"usr/libexec/ifhook/qemu-bridge-helper",
 		"usr/libexec/ifhook/qemu-ifdown",
 		"usr/libexec/ifhook/qemu-ifup",
 		"usr/sbin/ifhook",
@@ -177,6 +179,11 @@ func TestInstallSH(t *testing.T) {
 		"usr/sbin/ifhook":                "file " + read(binary),
 		"etc/ifhook/config.toml":         "file(-rw-r--r--) " + read(filepath.Join(repo, "config.toml.example")),
 		"usr/lib/tmpfiles.d/ifhook.conf": "file(-rw-r--r--) " + read(filepath.Join(repo, "packaging/systemd/ifhook.conf")),
+		// The bridge helper: a copy, never a link (a file capability is
+		// the file's); staged, its owner, mode and capability are the
+		// package's to give.
+		"usr/libexec/ifhook/qemu-bridge-helper": "file " + read(binary),
+		"usr/lib/tmpfiles.d/ifhook-helper.conf": "file(-rw-r--r--) " + read(filepath.Join(repo, "packaging/systemd/ifhook-helper.conf")),
 	}
 	for rel, w := range checks {
 		if got[rel] != w {

@@ -68,6 +68,7 @@ type Policy struct {
 	GuestMAC  GuestMACMode // what to do about guest MACs read from QEMU's command line
 	Rules     []Rule
 	Bridges   map[string]*BridgeSpec // [bridges.NAME] tables: bridges ifhook may create
+	Helper    Helper                 // [helper]: who may use the bridge helper (helper.go)
 
 	lines keyLines
 }
@@ -257,7 +258,7 @@ func fromTOML(name string, data []byte, err error) *Error {
 }
 
 // topKeys are the keys a policy may have at its top level.
-var topKeys = []string{"bridge", "mac_prefix", "tap_mac", "guest_mac", "rule", "bridges"}
+var topKeys = []string{"bridge", "mac_prefix", "tap_mac", "guest_mac", "rule", "bridges", "helper"}
 
 var ruleKeys = []string{"tap", "vm", "bridge", "mtu"}
 
@@ -307,6 +308,7 @@ func (d *decoder) policy(t *table) *Policy {
 		p.Bridges[name] = d.bridge(name, tabs[i])
 	}
 	d.checkBridges(p)
+	p.Helper = d.helper(t)
 	t.done(topKeys...)
 	return p
 }

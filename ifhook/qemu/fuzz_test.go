@@ -45,7 +45,33 @@ func checkInvariants(t *testing.T, vm *VM, args []string) {
 	}
 	for i := range vm.taps {
 		checkLookup(t, vm, vm.taps[i].name)
+		if br := vm.taps[i].bridge; br != "" {
+			for nth := 0; nth < 3; nth++ {
+				checkBridgeLookup(t, vm, br, nth)
+			}
+		}
 	}
+}
+
+// checkBridgeLookup checks one NICForBridge answer against vm.NICs.
+func checkBridgeLookup(t *testing.T, vm *VM, bridge string, nth int) {
+	t.Helper()
+	nic, ok, why := vm.NICForBridge(bridge, nth)
+	if !ok {
+		if why == "" {
+			t.Errorf("NICForBridge(%q, %d): no NIC and no reason", bridge, nth)
+		}
+		return
+	}
+	if why != "" || len(nic.MAC) != 6 {
+		t.Errorf("NICForBridge(%q, %d) = %+v, %q", bridge, nth, nic, why)
+	}
+	for _, n := range vm.NICs {
+		if reflect.DeepEqual(n, nic) {
+			return
+		}
+	}
+	t.Errorf("NICForBridge(%q, %d) = %+v, not one of NICs", bridge, nth, nic)
 }
 
 // checkLookup checks one NICForTAP answer against vm.NICs.
@@ -91,6 +117,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add("qemu\x00-netdev\x00{\"type\":\"tap\",\"ifname\":\"x\",\"id\":\"a\"}\x00-device\x00{\"driver\":\"e1000\",\"netdev\":\"a\",\"mac\":7}", "x")
 	f.Add("qemu\x00-netdev\x00hubport,id=h,hubid=0x10,netdev=t\x00-netdev\x00tap,id=t,ifname=x\x00-net\x00nic,vlan=16", "x")
+	f.Add("qemu\x00-netdev\x00bridge,id=a,br=x\x00-nic\x00bridge,br=x\x00-device\x00e1000,netdev=a", "tap0")
 	f.Add("qemu\x00--\x00-\x00---name\x00x\x00-set\x00...=\x00-global\x00e1000.mac=1", "")
 	f.Fuzz(func(t *testing.T, cmdline, tap string) {
 		args := strings.Split(cmdline, "\x00")

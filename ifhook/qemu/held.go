@@ -151,7 +151,7 @@ func (vm *VM) NICForHeldTAP(tap string, held []HeldTAP) (nic NIC, ok bool, why s
 			return NIC{}, false, fmt.Sprintf("QEMU holds %d TAPs, so %s would be %s, but %s (opened after it) is already open: cannot tell", len(names), tap, cur.label, name)
 		}
 	}
-	return vm.nicOfTap(cur.tap, tap)
+	return vm.nicOf(&vm.taps[cur.tap], tap)
 }
 
 // iffName returns the device an fdinfo text's "iff:" line names, or "" for

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -31,27 +32,58 @@ func (vm *VM) NICForTAP(tap string) (nic NIC, ok bool, why string) {
 	default:
 		return NIC{}, false, fmt.Sprintf("ifname=%s is given %d times (%s, %s)", tap, len(found), vm.taps[found[0]].label, vm.taps[found[1]].label)
 	}
-	return vm.nicOfTap(found[0], tap)
+	return vm.nicOf(&vm.taps[found[0]], tap)
 }
 
-// nicOfTap returns the one NIC TAP t (called tap) reaches, or why there
-// is not one.
-func (vm *VM) nicOfTap(i int, tap string) (nic NIC, ok bool, why string) {
-	t := &vm.taps[i]
+// NICForBridge returns the guest NIC behind the TAP the bridge helper is
+// making for bridge, the nth time (from 0) this QEMU runs the helper for
+// that bridge: the helper is told only --br=, and QEMU runs it once per
+// such backend, in the order it creates backends, waiting for each. So
+// the records of earlier helper runs for this QEMU and this bridge count
+// which backend this is. ok is false, with why, when there is no such
+// backend (one added through the monitor) or no single NIC behind it.
+func (vm *VM) NICForBridge(bridge string, nth int) (nic NIC, ok bool, why string) {
+	if vm == nil {
+		return NIC{}, false, "no QEMU command line"
+	}
+	var backends []*tap
+	for i := range vm.taps {
+		if vm.taps[i].bridge == bridge {
+			backends = append(backends, &vm.taps[i])
+		}
+	}
+	sort.SliceStable(backends, func(i, j int) bool {
+		a, b := backends[i].order, backends[j].order
+		return a[0] < b[0] || a[0] == b[0] && a[1] < b[1]
+	})
+	if nth < 0 || nth >= len(backends) {
+		return NIC{}, false, fmt.Sprintf("the command line has %d bridge helper backend(s) for br=%s and this is helper run %d for it (a netdev added through the monitor is not on it)", len(backends), bridge, nth+1)
+	}
+	return vm.nicOf(backends[nth], "")
+}
+
+// nicOf returns the one NIC a TAP backend reaches (tap names it in
+// messages; "" for a helper's TAP, named by its option).
+func (vm *VM) nicOf(t *tap, tap string) (nic NIC, ok bool, why string) {
+	if tap == "" {
+		tap = "of " + t.label
+	} else {
+		tap += " (" + t.label + ")"
+	}
 	nics := t.direct
 	if t.hub != nil {
 		nics = append(append([]int(nil), t.direct...), t.hub.nics...)
 	}
 	switch len(nics) {
 	case 0:
-		return NIC{}, false, fmt.Sprintf("TAP %s (%s) is wired to no NIC", tap, t.label)
+		return NIC{}, false, fmt.Sprintf("TAP %s is wired to no NIC", tap)
 	case 1:
 	default:
 		via := ""
 		if t.hub != nil {
 			via = fmt.Sprintf(" through hub %d (QEMU forwards every frame to all of them)", t.hub.id)
 		}
-		return NIC{}, false, fmt.Sprintf("TAP %s (%s) reaches %d NICs%s: %s", tap, t.label, len(nics), via, vm.list(nics))
+		return NIC{}, false, fmt.Sprintf("TAP %s reaches %d NICs%s: %s", tap, len(nics), via, vm.list(nics))
 	}
 	nic = vm.NICs[nics[0]]
 	if nic.MAC == nil {

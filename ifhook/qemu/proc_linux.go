@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -182,4 +183,82 @@ func HeldTAPs(pid int) ([]HeldTAP, error) {
 		}
 	}
 	return out, nil
+}
+
+// ErrLibvirt is wrapped by FromHelperParent when the bridge helper was run
+// by libvirt's daemon (qemu:///session runs the helper itself, before it
+// starts QEMU, and passes it no VM).
+var ErrLibvirt = errors.New("run by libvirt, which does not say for which VM")
+
+// FromHelperParent reads the VM of the QEMU that runs the bridge helper:
+// the helper's parent, or, when QEMU ran it through /bin/sh -c (a helper=
+// path holding a space or a tab, net/tap.c: net_bridge_run_helper), the
+// shell's parent. A parent that is libvirt's daemon is ErrLibvirt.
+func FromHelperParent() (*VM, error) {
+	ppid := os.Getppid()
+	vm, err := FromPID(ppid)
+	if !errors.Is(err, ErrNotQEMU) {
+		return vm, err
+	}
+	if shell, gp, ok := shellOf(ppid); ok {
+		if vm, gerr := FromPID(gp); gerr == nil {
+			vm.Notes = append([]string{fmt.Sprintf("run through %s -c (process %d), QEMU's child", shell, ppid)}, vm.Notes...)
+			return vm, nil
+		}
+	}
+	if name := processName(ppid); name == "virtqemud" || name == "libvirtd" {
+		return nil, fmt.Errorf("process %d is %s: %w", ppid, name, ErrLibvirt)
+	}
+	return nil, err
+}
+
+// shellOf reports whether process pid is a shell running a -c command,
+// and its parent.
+func shellOf(pid int) (shell string, ppid int, ok bool) {
+	dir := "/proc/" + strconv.Itoa(pid)
+	data, err := readBounded(dir+"/cmdline", 1<<16)
+	if err != nil {
+		return "", 0, false
+	}
+	args := splitCmdline(data)
+	if len(args) < 3 || args[1] != "-c" {
+		return "", 0, false
+	}
+	switch filepath.Base(args[0]) {
+	case "sh", "dash", "bash", "ash", "busybox":
+	default:
+		return "", 0, false
+	}
+	stat, err := readBounded(dir+"/stat", 4096)
+	if err != nil {
+		return "", 0, false
+	}
+	// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return "", 0, false
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 2 {
+		return "", 0, false
+	}
+	ppid, err = strconv.Atoi(fields[1])
+	return args[0], ppid, err == nil && ppid > 1
+}
+
+// processName is the base name of what process pid runs: its executable,
+// or, when that cannot be read, its argv[0].
+func processName(pid int) string {
+	dir := "/proc/" + strconv.Itoa(pid)
+	if exe, err := readlink(dir + "/exe"); err == nil {
+		return filepath.Base(strings.TrimSuffix(exe, " (deleted)"))
+	}
+	data, err := readBounded(dir+"/cmdline", 1<<16)
+	if err != nil {
+		return ""
+	}
+	if args := splitCmdline(data); len(args) > 0 {
+		return filepath.Base(args[0])
+	}
+	return ""
 }

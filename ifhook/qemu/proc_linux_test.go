@@ -133,6 +133,27 @@ func TestHelperProcess(t *testing.T) {
 		t.Skip("helper process only")
 	case mode == "sleep":
 		time.Sleep(30 * time.Second)
+	case strings.HasPrefix(mode, "shell:"):
+		// A QEMU that runs its bridge helper through /bin/sh -c.
+		self, _ := os.Executable()
+		cmd := exec.Command("/bin/sh", "-c", "'"+self+"' -test.run=^TestHelperProcess$"+strings.TrimPrefix(mode, "shell:"))
+		cmd.Env = append(os.Environ(), helperEnv+"=helper")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		cmd.Run()
+	case mode == "spawn":
+		// libvirt's session daemon runs the helper itself.
+		self, _ := os.Executable()
+		cmd := exec.Command(self, "-test.run=^TestHelperProcess$")
+		cmd.Env = append(os.Environ(), helperEnv+"=helper")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		cmd.Run()
+	case mode == "helper":
+		vm, err := FromHelperParent()
+		if err != nil {
+			fmt.Println("error:", err)
+		} else {
+			fmt.Printf("pid=%d notes=%q\n", vm.PID, vm.Notes)
+		}
 	case strings.HasPrefix(mode, "read:"):
 		pid, _ := strconv.Atoi(strings.TrimPrefix(mode, "read:"))
 		vm, err := FromPID(pid)
@@ -211,4 +232,61 @@ func copyFile(dst, src string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// TestFromHelperParent: QEMU runs a helper= path holding a space through
+// /bin/sh -c; the helper still finds QEMU, whether the shell forks it
+// ("; true" after it) or execs it.
+func TestFromHelperParent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "qemu-system-fake")
+	if err := copyFile(fake, self); err != nil {
+		t.Fatal(err)
+	}
+	for _, tail := range []string{"", "; true"} {
+		cmd := exec.Command(fake, "-test.run=^TestHelperProcess$", "--", "-name", "viash", "-netdev", "bridge,id=n0,br=br0")
+		cmd.Env = append(os.Environ(), helperEnv+"=shell:"+tail)
+		var out strings.Builder
+		cmd.Stdout = &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		got := out.String()
+		if err != nil || !strings.Contains(got, fmt.Sprintf("pid=%d ", cmd.Process.Pid)) {
+			t.Errorf("sh -c %q: %v: %s", tail, err, got)
+		}
+		if tail != "" && !strings.Contains(got, "run through /bin/sh -c") {
+			t.Errorf("sh -c %q: no note of the shell: %s", tail, got)
+		}
+	}
+}
+
+// TestFromHelperParentLibvirt: under libvirt's session daemon the
+// helper's parent is virtqemud, which says nothing of the VM.
+func TestFromHelperParentLibvirt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Skip(err)
+	}
+	fake := filepath.Join(t.TempDir(), "virtqemud")
+	if err := copyFile(fake, self); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(fake, "-test.run=^TestHelperProcess$")
+	cmd.Env = append(os.Environ(), helperEnv+"=spawn")
+	out, err := cmd.Output()
+	if err != nil || !strings.Contains(string(out), "is virtqemud: run by libvirt, which does not say for which VM") {
+		t.Fatalf("%v: %s", err, out)
+	}
 }

@@ -11,6 +11,13 @@ import (
 // Linux's /proc; elsewhere it fails with errors.ErrUnsupported.
 func FromParent() (*VM, error) { return nil, errUnsupported() }
 
+// ErrLibvirt is wrapped when the bridge helper was run by libvirt.
+var ErrLibvirt = errors.New("run by libvirt, which does not say for which VM")
+
+// FromHelperParent reads the VM of the QEMU that runs the bridge helper.
+// It needs Linux's /proc; elsewhere it fails with errors.ErrUnsupported.
+func FromHelperParent() (*VM, error) { return nil, errUnsupported() }
+
 // FromPID reads the VM of QEMU process pid. It needs Linux's /proc;
 // elsewhere it fails with errors.ErrUnsupported.
 func FromPID(pid int) (*VM, error) { return nil, errUnsupported() }

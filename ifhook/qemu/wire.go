@@ -11,7 +11,8 @@ import (
 // one is cut to 15 bytes, and the script gets the name the kernel returns.
 const ifnameMax = 15
 
-// tap is one TAP backend: -netdev tap, -nic tap or -net tap.
+// tap is one TAP backend: -netdev tap, -nic tap or -net tap, or one the
+// bridge helper makes (type bridge, or tap with helper=).
 type tap struct {
 	name   string // what QEMU passes to the script; "" when the kernel picks it
 	why    string // why name is "", for messages
@@ -19,6 +20,40 @@ type tap struct {
 	label  string // the option as written
 	direct []int  // NICs wired to it by netdev= (QEMU allows one)
 	hub    *hub   // the hub it is on, if any
+
+	// bridge is the br= QEMU passes to the bridge helper that makes this
+	// TAP ("" when no helper does), and order the position of the helper
+	// run among all of them: QEMU creates backends JSON -netdev first,
+	// then key=value -netdev, then -nic, then -net (net/net.c:
+	// net_init_clients), each in command-line order, and runs each
+	// backend's helper then, waiting for it.
+	bridge string
+	order  [2]int
+}
+
+// defaultBridge is the bridge QEMU gives the helper when br= is not given
+// (DEFAULT_BRIDGE_INTERFACE, net/tap.c).
+const defaultBridge = "br0"
+
+// Backend creation phases (net_init_clients).
+const (
+	phaseJSONNetdev = iota
+	phaseNetdev
+	phaseNicOption
+	phaseNetOption
+)
+
+// helperBridge returns the bridge a backend's helper is asked for, or ""
+// when no helper makes its TAP: -netdev bridge (and -nic bridge, -net
+// bridge) always run one, -netdev tap only with helper=.
+func helperBridge(typ string, o *opts) string {
+	if typ != "bridge" && !(typ == "tap" && o.has("helper")) {
+		return ""
+	}
+	if br, ok := o.get("br"); ok && br != "" {
+		return br
+	}
+	return defaultBridge
 }
 
 // hub is a QEMU hub (net/hub.c): legacy -net options with the same vlan=
@@ -121,11 +156,9 @@ func (b *builder) newNetdev(id string, r *record) *netdev {
 	typ, _ := r.opts.get("type")
 	nd := &netdev{typ: typ, tap: -1, label: r.label}
 	switch typ {
-	case "tap":
+	case "tap", "bridge":
 		nd.tap = b.addTap(r)
 		b.opens(r, nd.tap)
-	case "bridge":
-		b.opens(r, -1)
 	case "hubport":
 		hubid, _ := r.opts.get("hubid")
 		n, ok := parseCInt(hubid)
@@ -145,7 +178,17 @@ func (b *builder) newNetdev(id string, r *record) *netdev {
 func (b *builder) addTap(r *record) int {
 	t := tap{label: r.label}
 	t.name, t.why = tapName(&r.opts)
-	t.kernel = t.name == "" && !inherited(&r.opts) && !r.opts.has("helper")
+	typ, _ := r.opts.get("type")
+	// A TAP the bridge helper makes runs no script: never one of those the
+	// kernel names for a script to be told of.
+	t.kernel = t.name == "" && !inherited(&r.opts) && !r.opts.has("helper") && typ != "bridge"
+	if t.bridge = helperBridge(typ, &r.opts); t.bridge != "" {
+		phase := map[string]int{"netdev": phaseNetdev, "nic": phaseNicOption, "net": phaseNetOption}[r.group]
+		if r.json {
+			phase = phaseJSONNetdev
+		}
+		t.order = [2]int{phase, len(b.vm.taps)}
+	}
 	if ifname, _ := r.opts.get("ifname"); t.name != "" && t.name != ifname {
 		b.note("%s: ifname=%s is longer than %d bytes, the kernel gets %s", r.label, ifname, ifnameMax, t.name)
 	}
@@ -157,6 +200,9 @@ func (b *builder) addTap(r *record) int {
 // (net/tap.c: net_init_tap, net/tap-linux.c: tap_open), or why there is
 // none on the command line.
 func tapName(o *opts) (name, why string) {
+	if typ, _ := o.get("type"); typ == "bridge" {
+		return "", "the bridge helper makes it, and the kernel names it tap0, tap1, ..."
+	}
 	for _, fd := range []string{"fd", "fds", "helper"} {
 		if o.has(fd) {
 			return "", "its file descriptor comes from outside (" + fd + "=)"
@@ -222,13 +268,10 @@ func (b *builder) addNet(r *record) {
 		hubID = n
 	}
 	if typ != "nic" {
-		switch typ {
-		case "tap":
+		if typ == "tap" || typ == "bridge" {
 			t := b.addTap(r)
 			b.joinTap(t, hubID)
 			b.opens(r, t)
-		case "bridge":
-			b.opens(r, -1)
 		}
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ifhook/ifhook/ifhook/exit"
+	"github.com/ifhook/ifhook/ifhook/internal/rawfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -41,7 +42,7 @@ func (d *Dir) TryLock() *Lock {
 	if err != nil {
 		return nil
 	}
-	fd, err := root.OpenLock("lock", 0o600)
+	fd, err := d.openLock(root)
 	if err != nil {
 		return nil
 	}
@@ -62,7 +63,7 @@ func (d *Dir) lock(how int, timeout time.Duration) (*Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	fd, err := root.OpenLock("lock", 0o600)
+	fd, err := d.openLock(root)
 	if err != nil {
 		return nil, dirErr(d.Path, err)
 	}
@@ -119,6 +120,23 @@ func (d *Dir) lock(how int, timeout time.Duration) (*Lock, error) {
 	}
 }
 
+// openLock opens (making) the lock file: root's alone, or in a shared
+// directory one every helper run can open, whoever made it.
+func (d *Dir) openLock(root *rawfile.Dir) (int, error) {
+	if !d.shared {
+		return root.OpenLock("lock", 0o600)
+	}
+	fd, err := root.OpenLock("lock", sharedLockMode)
+	if err != nil {
+		return -1, err
+	}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) == nil && int(st.Uid) == euid() && st.Mode&0o777 != sharedLockMode {
+		_ = unix.Fchmod(fd, sharedLockMode) // the umask took bits off
+	}
+	return fd, nil
+}
+
 // Unlock releases the lock.
 func (l *Lock) Unlock() {
 	if l != nil && l.fd >= 0 {
@@ -142,5 +160,10 @@ func (l *Lock) SweepDue(now time.Time, every time.Duration) bool {
 // MarkSwept records now as the time of the last sweep.
 func (l *Lock) MarkSwept(now time.Time) {
 	tv := unix.NsecToTimeval(now.UnixNano())
-	_ = unix.Futimes(l.fd, []unix.Timeval{tv, tv})
+	if unix.Futimes(l.fd, []unix.Timeval{tv, tv}) != nil {
+		// Not the file's owner (a bridge helper run by another user than
+		// the one who made the lock file): a time of one's choosing is the
+		// owner's to set, the current time anyone's who may write it.
+		_, _, _ = unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(l.fd), 0, 0, 0, 0, 0)
+	}
 }

@@ -5,9 +5,12 @@ import (
 	"io/fs"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ifhook/ifhook/ifhook/exit"
+	"github.com/ifhook/ifhook/ifhook/internal/rawfile"
 	"github.com/ifhook/ifhook/ifhook/policy"
 	"golang.org/x/sys/unix"
 )
@@ -19,45 +22,80 @@ import (
 
 // MACOwner returns the TAP recorded as using mac on bridge, or "".
 func (d *Dir) MACOwner(bridge string, mac net.HardwareAddr) (string, error) {
+	owner, _, err := d.MACClaim(bridge, mac)
+	return owner, err
+}
+
+// MACClaim returns the TAP recorded as using mac on bridge ("" if none)
+// and, when the claim says, that TAP's ifindex (0 if not): a claim that
+// names its device can be checked against the kernel alone, without the
+// record, which another user's process may not be able to read (root's
+// TAPs, seen from the bridge helper).
+func (d *Dir) MACClaim(bridge string, mac net.HardwareAddr) (string, int, error) {
 	if err := policy.ValidIfName(bridge); err != nil {
-		return "", exit.New(exit.Internal, "MAC index of %q: %w", bridge, err)
+		return "", 0, exit.New(exit.Internal, "MAC index of %q: %w", bridge, err)
 	}
 	macs, err := d.sub("macs", false)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
+		return "", 0, nil
 	}
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
-	bd, err := macs.Sub(bridge, false, 0)
+	bd, err := d.subDir(macs, bridge, false)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
+		return "", 0, nil
 	}
 	if err != nil {
-		return "", dirErr(filepath.Join(macs.Path(), bridge), err)
+		return "", 0, macDirErr(macs, bridge, err)
 	}
 	defer bd.Close()
-	if err := check(bd); err != nil {
-		return "", err
-	}
 	data, err := bd.Read(mac.String(), 64)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
+		return "", 0, nil
 	}
 	if err != nil {
 		d.quarantine(bd, mac.String(), err)
-		return "", nil
+		return "", 0, nil
 	}
-	owner := strings.TrimSpace(string(data))
-	if policy.ValidIfName(owner) != nil {
+	owner, index, ok := parseClaim(string(data))
+	if !ok {
 		d.quarantine(bd, mac.String(), ErrCorrupt)
-		return "", nil
+		return "", 0, nil
 	}
-	return owner, nil
+	return owner, index, nil
+}
+
+// parseClaim reads "TAP\n" or "TAP IFINDEX\n".
+func parseClaim(s string) (tap string, index int, ok bool) {
+	tap, rest, hasIndex := strings.Cut(strings.TrimSuffix(s, "\n"), " ")
+	if policy.ValidIfName(tap) != nil {
+		return "", 0, false
+	}
+	if hasIndex {
+		if atoi(&index, rest, 1, 1<<31-1) != nil {
+			return "", 0, false
+		}
+	}
+	return tap, index, true
+}
+
+// macDirErr classifies a failure to open the MAC directory of a bridge.
+func macDirErr(macs *rawfile.Dir, bridge string, err error) error {
+	if _, ok := errors.AsType[*fs.PathError](err); ok {
+		return dirErr(filepath.Join(macs.Path(), bridge), err)
+	}
+	return err
 }
 
 // ClaimMAC records tap as the user of mac on bridge.
 func (d *Dir) ClaimMAC(bridge string, mac net.HardwareAddr, tap string) error {
+	return d.Claim(bridge, mac, tap, 0)
+}
+
+// Claim records tap, the device of ifindex index (0: not said), as the
+// user of mac on bridge.
+func (d *Dir) Claim(bridge string, mac net.HardwareAddr, tap string, index int) error {
 	if err := policy.ValidIfName(bridge); err != nil {
 		return exit.New(exit.Internal, "MAC index of %q: %w", bridge, err)
 	}
@@ -65,15 +103,16 @@ func (d *Dir) ClaimMAC(bridge string, mac net.HardwareAddr, tap string) error {
 	if err != nil {
 		return err
 	}
-	bd, err := macs.Sub(bridge, true, 0o700)
+	bd, err := d.subDir(macs, bridge, true)
 	if err != nil {
-		return dirErr(filepath.Join(macs.Path(), bridge), err)
+		return macDirErr(macs, bridge, err)
 	}
 	defer bd.Close()
-	if err := check(bd); err != nil {
-		return err
+	line := tap + "\n"
+	if index > 0 {
+		line = tap + " " + strconv.Itoa(index) + "\n"
 	}
-	if err := bd.WriteAtomic(mac.String(), []byte(tap+"\n"), 0o600, false); err != nil {
+	if err := d.write(bd, mac.String(), []byte(line), false); err != nil {
 		return exit.New(exit.State, "write %s: %w", filepath.Join(bd.Path(), mac.String()), unwrapPath(err))
 	}
 	return nil
@@ -82,7 +121,17 @@ func (d *Dir) ClaimMAC(bridge string, mac net.HardwareAddr, tap string) error {
 // LockMACs serialises the guest-MAC check and claim on one bridge, for
 // ifups that run beside each other under the shared lock: two VMs started
 // at once with the same MAC must not both find it free.
-func (d *Dir) LockMACs(bridge string) (unlock func(), err error) {
+func (d *Dir) LockMACs(bridge string) (unlock func(), err error) { return d.LockMACsWithin(bridge, 0) }
+
+// ErrMACsBusy is wrapped when another process holds a bridge's guest-MAC
+// index past the timeout of LockMACsWithin.
+var ErrMACsBusy = errors.New("the guest-MAC index is busy")
+
+// LockMACsWithin is LockMACs waiting at most timeout (0: as long as it
+// takes). In the bridge helper's shared directory the holder may be a
+// helper run its user has stopped (SIGSTOP): nobody else must wait for it
+// for ever.
+func (d *Dir) LockMACsWithin(bridge string, timeout time.Duration) (unlock func(), err error) {
 	if err := policy.ValidIfName(bridge); err != nil {
 		return nil, exit.New(exit.Internal, "MAC index of %q: %w", bridge, err)
 	}
@@ -90,19 +139,29 @@ func (d *Dir) LockMACs(bridge string) (unlock func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	bd, err := macs.Sub(bridge, true, 0o700)
+	bd, err := d.subDir(macs, bridge, true)
 	if err != nil {
-		return nil, dirErr(filepath.Join(macs.Path(), bridge), err)
+		return nil, macDirErr(macs, bridge, err)
 	}
-	if err := check(bd); err != nil {
-		bd.Close()
-		return nil, err
+	how := unix.LOCK_EX
+	if timeout > 0 {
+		how |= unix.LOCK_NB
 	}
-	for {
-		err = unix.Flock(bd.FD(), unix.LOCK_EX)
-		if err != unix.EINTR {
+	deadline := time.Now().Add(timeout)
+	for pause := time.Millisecond; ; {
+		err = unix.Flock(bd.FD(), how)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != unix.EWOULDBLOCK || time.Now().After(deadline) {
 			break
 		}
+		time.Sleep(pause)
+		pause = min(2*pause, 50*time.Millisecond)
+	}
+	if err == unix.EWOULDBLOCK {
+		bd.Close()
+		return nil, exit.New(exit.Temporary, "lock %s: %w after %s", bd.Path(), ErrMACsBusy, timeout)
 	}
 	if err != nil {
 		bd.Close()
@@ -113,15 +172,22 @@ func (d *Dir) LockMACs(bridge string) (unlock func(), err error) {
 
 // ReleaseMAC forgets mac on bridge if tap is its recorded user.
 func (d *Dir) ReleaseMAC(bridge string, mac net.HardwareAddr, tap string) error {
-	owner, err := d.MACOwner(bridge, mac)
-	if err != nil || owner != tap {
+	return d.Release(bridge, mac, tap, 0)
+}
+
+// Release forgets mac on bridge if tap is its recorded user and, when
+// both the claim and index say which device (index > 0), that device: a
+// later TAP of the same name keeps its own claim.
+func (d *Dir) Release(bridge string, mac net.HardwareAddr, tap string, index int) error {
+	owner, claimed, err := d.MACClaim(bridge, mac)
+	if err != nil || owner != tap || (index > 0 && claimed > 0 && claimed != index) {
 		return err
 	}
 	macs, err := d.sub("macs", false)
 	if err != nil {
 		return err
 	}
-	bd, err := macs.Sub(bridge, false, 0)
+	bd, err := d.subDir(macs, bridge, false)
 	if err != nil {
 		return nil
 	}

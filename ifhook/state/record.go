@@ -42,6 +42,11 @@ type Record struct {
 	// address it reserved there (none: dnsmasq leases one from its range).
 	DHCP bool   `json:"dhcp,omitempty"`
 	IP   string `json:"ip,omitempty"`
+	// Helper marks a TAP the bridge helper made (qemu-bridge-helper):
+	// there is no ifdown for it, and gc removes the record once the TAP
+	// is gone, which it is as soon as QEMU closes it.
+	Helper bool `json:"helper,omitempty"`
+	UID    int  `json:"uid,omitempty"` // who ran the bridge helper (0: root)
 }
 
 // maxText bounds the free-text fields of a record (a VM's name, a rule's
@@ -134,6 +139,19 @@ func recordFields() []field[Record] {
 			r.IP = a.String()
 			return nil
 		}},
+		field[Record]{key: "helper", get: func(r *Record) string {
+			if r.Helper {
+				return "true"
+			}
+			return ""
+		}, set: func(r *Record, v string) error {
+			if v != "true" {
+				return fmt.Errorf("%q: only helper=true is written", truncate(v))
+			}
+			r.Helper = true
+			return nil
+		}},
+		field[Record]{key: "uid", get: func(r *Record) string { return itoa(r.UID) }, set: func(r *Record, v string) error { return atoi(&r.UID, v, 1, 1<<31-1) }},
 	)
 }
 

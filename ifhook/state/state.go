@@ -58,6 +58,10 @@ type Dir struct {
 	mu   sync.Mutex
 	root *rawfile.Dir
 	subs map[string]*rawfile.Dir
+
+	// shared: the bridge helper's directory (see shared.go), of group gid.
+	shared bool
+	gid    int
 }
 
 // Open returns the state directory at path. It touches nothing: the
@@ -69,7 +73,7 @@ func Open(path string) (*Dir, error) {
 	if !filepath.IsAbs(path) {
 		return nil, exit.New(exit.State, "state directory %s: not an absolute path", path)
 	}
-	return &Dir{Path: filepath.Clean(path)}, nil
+	return &Dir{Path: filepath.Clean(path), gid: -1}, nil
 }
 
 // Close releases the directory descriptors.
@@ -130,7 +134,9 @@ func (d *Dir) rootLocked(create bool) (*rawfile.Dir, error) {
 		return d.root, nil
 	}
 	root, err := rawfile.OpenDir(d.Path, false, 0o700)
-	if errors.Is(err, fs.ErrNotExist) && create {
+	// A shared directory is made by root for its group (MakeShared),
+	// never on first use.
+	if errors.Is(err, fs.ErrNotExist) && create && !d.shared {
 		if err := os.MkdirAll(filepath.Dir(d.Path), 0o755); err != nil {
 			return nil, dirErr(d.Path, err)
 		}
@@ -142,7 +148,12 @@ func (d *Dir) rootLocked(create bool) (*rawfile.Dir, error) {
 		}
 		return nil, dirErr(d.Path, err)
 	}
-	if err := check(root); err != nil {
+	if d.shared {
+		err = d.checkShared(root, true)
+	} else {
+		err = check(root)
+	}
+	if err != nil {
 		root.Close()
 		return nil, err
 	}
@@ -162,15 +173,14 @@ func (d *Dir) sub(name string, create bool) (*rawfile.Dir, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := root.Sub(name, create, 0o700)
+	s, err := d.subDir(root, name, create)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && !create {
 			return nil, err
 		}
-		return nil, dirErr(filepath.Join(d.Path, name), err)
-	}
-	if err := check(s); err != nil {
-		s.Close()
+		if _, ok := errors.AsType[*fs.PathError](err); ok {
+			return nil, dirErr(filepath.Join(d.Path, name), err)
+		}
 		return nil, err
 	}
 	if d.subs == nil {
@@ -292,7 +302,7 @@ func writeRecord(d *Dir, sub, name string, data []byte, sync bool) error {
 	if err != nil {
 		return err
 	}
-	if err := dir.WriteAtomic(name, data, 0o600, sync); err != nil {
+	if err := d.write(dir, name, data, sync); err != nil {
 		return exit.New(exit.State, "write record %s: %w", filepath.Join(dir.Path(), name), unwrapPath(err))
 	}
 	if sync {
@@ -320,7 +330,20 @@ func removeRecord(d *Dir, sub, name string) error {
 // Read returns the record of tap, or nil when there is none (or when the
 // one there could not be trusted: it is moved aside and reported).
 func (d *Dir) Read(tap string) (*Record, error) {
-	return readRecord(d, "taps", tap, Decode, func(r *Record) string { return r.TAP })
+	return readRecord(d, "taps", tap, d.decode, func(r *Record) string { return r.TAP })
+}
+
+// decode is Decode, refusing in a shared directory a record that is not
+// the bridge helper's.
+func (d *Dir) decode(data []byte) (*Record, error) {
+	r, err := Decode(data)
+	if err == nil {
+		err = d.checkHelperRecord(r)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // Write stores r atomically. /run is tmpfs, and a TAP does not outlive a
@@ -359,7 +382,7 @@ func (d *Dir) MarkInflight(what string) error {
 	if err != nil {
 		return err
 	}
-	if err := root.WriteAtomic("inflight", []byte(what+"\n"), 0o600, true); err != nil {
+	if err := d.write(root, "inflight", []byte(what+"\n"), true); err != nil {
 		return exit.New(exit.State, "write %s/inflight: %w", d.Path, unwrapPath(err))
 	}
 	return nil

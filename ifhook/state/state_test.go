@@ -320,11 +320,11 @@ func TestLockShared(t *testing.T) {
 	}
 	a.Unlock()
 	b.Unlock()
-	// The timed-out Lock's waiter may be granted the lock now, and lets it
-	// go at once: the lock is free within a moment.
-	var l *Lock
-	for deadline := time.Now().Add(time.Second); l == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		l = d2.TryLock()
+	// The exclusive wait given up above is granted now, in its goroutine,
+	// which lets it go at once: until then the lock is not free.
+	l := d2.TryLock()
+	for deadline := time.Now().Add(2 * time.Second); l == nil && time.Now().Before(deadline); l = d2.TryLock() {
+		time.Sleep(time.Millisecond)
 	}
 	if l == nil {
 		t.Fatal("TryLock failed on a free lock")
@@ -408,4 +408,230 @@ func FuzzDecodeBridge(f *testing.F) {
 			t.Fatalf("re-decode: %v", err)
 		}
 	})
+}
+
+// testGID is the shared group of these tests: a number, not in
+// /etc/group; the kernel needs no name.
+const testGID = 64990
+
+// sharedTemp makes a shared (bridge helper) directory as root does.
+func sharedTemp(t *testing.T) *Dir {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("needs root to chown a directory to the helper's group, and CI is set")
+		}
+		t.Skip("needs root to chown a directory to the helper's group")
+	}
+	base := t.TempDir()
+	path := filepath.Join(base, "ifhook-helper")
+	if err := MakeShared(path, testGID); err != nil {
+		t.Fatal(err)
+	}
+	d, err := OpenShared(path, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d
+}
+
+func TestHelperDir(t *testing.T) {
+	if got := HelperDir("/run/ifhook/"); got != "/run/ifhook-helper" {
+		t.Fatalf("HelperDir = %q", got)
+	}
+	if DefaultHelperDir != "/run/ifhook-helper" {
+		t.Fatalf("DefaultHelperDir = %q", DefaultHelperDir)
+	}
+}
+
+// TestSharedModes: whatever the umask, what is made in a shared directory
+// is exactly what every helper run needs to read it (files 0640,
+// directories 2770 of the group, the lock 0660), and records there must
+// say helper=true.
+func TestSharedModes(t *testing.T) {
+	d := sharedTemp(t)
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	r := fullRecord()
+	r.Helper, r.UID = true, 64001
+	if err := d.Write(r); err != nil {
+		t.Fatal(err)
+	}
+	mac, _ := net.ParseMAC("52:54:00:ab:cd:ef")
+	if err := d.Claim("br0", mac, "tap0", 42); err != nil {
+		t.Fatal(err)
+	}
+	l, err := d.Lock(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Unlock()
+	for path, want := range map[string]os.FileMode{
+		d.Path:                                             0o770 | os.ModeSetgid | os.ModeDir,
+		filepath.Join(d.Path, "taps"):                      0o770 | os.ModeSetgid | os.ModeDir,
+		filepath.Join(d.Path, "macs", "br0"):               0o770 | os.ModeSetgid | os.ModeDir,
+		filepath.Join(d.Path, "taps", "vnet0"):             0o640,
+		filepath.Join(d.Path, "macs", "br0", mac.String()): 0o640,
+		filepath.Join(d.Path, "lock"):                      0o660,
+	} {
+		st, err := os.Lstat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode() != want {
+			t.Errorf("%s: mode %v, want %v", path, st.Mode(), want)
+		}
+		if gid := st.Sys().(*syscall.Stat_t).Gid; gid != testGID {
+			t.Errorf("%s: group %d, want %d", path, gid, testGID)
+		}
+	}
+	got, err := d.Read("vnet0")
+	if err != nil || got == nil || !got.Helper || got.UID != 64001 {
+		t.Fatalf("Read = %+v, %v", got, err)
+	}
+	if owner, index, err := d.MACClaim("br0", mac); owner != "tap0" || index != 42 || err != nil {
+		t.Fatalf("MACClaim = %q, %d, %v", owner, index, err)
+	}
+	// Root's kind of record has no place here.
+	plain := fullRecord()
+	plain.TAP = "vnet1"
+	if err := os.WriteFile(filepath.Join(d.Path, "taps", "vnet1"), plain.Encode(), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	var reports []error
+	d.Report = func(err error) { reports = append(reports, err) }
+	if got, err := d.Read("vnet1"); got != nil || err != nil {
+		t.Fatalf("a record without helper=true read as %+v, %v", got, err)
+	}
+	if len(reports) != 1 || !strings.Contains(reports[0].Error(), "helper=true") {
+		t.Fatalf("reports = %v", reports)
+	}
+}
+
+// TestSharedRule: the looser rule is the shared directory's alone, and
+// exactly as loose as it must be.
+func TestSharedRule(t *testing.T) {
+	d := sharedTemp(t)
+	if _, err := d.sub("taps", false); err != nil {
+		t.Fatalf("a good shared directory: %v", err)
+	}
+	// Root's kind of directory refuses the same tree: group-writable.
+	plain, _ := Open(d.Path)
+	defer plain.Close()
+	if _, err := plain.List(); exit.Code(err) != 73 || !strings.Contains(err.Error(), "writable by its group") {
+		t.Fatalf("as root's directory: %v", err)
+	}
+	// The helper's group must be the directory's.
+	other, _ := OpenShared(d.Path, testGID+1)
+	defer other.Close()
+	if _, err := other.List(); exit.Code(err) != 73 || !strings.Contains(err.Error(), "not the bridge helper's group") {
+		t.Fatalf("another group: %v", err)
+	}
+	// A subdirectory another user made is fine when it has the group, the
+	// set-group-ID bit and nothing for others.
+	macs := filepath.Join(d.Path, "macs")
+	sub := filepath.Join(macs, "br1")
+	os.Mkdir(sub, 0o700)
+	os.Chown(sub, 64001, testGID)
+	os.Chmod(sub, 0o770|os.ModeSetgid)
+	mac, _ := net.ParseMAC("52:54:00:00:00:09")
+	if _, err := d.MACOwner("br1", mac); err != nil {
+		t.Fatalf("a helper-made subdirectory: %v", err)
+	}
+	for _, tc := range []struct {
+		name  string
+		setup func(path string)
+		path  string
+		want  string
+	}{
+		{"top not root's", func(p string) { os.Chown(p, 64001, testGID) }, d.Path, "not root"},
+		{"top group root", func(p string) { os.Chown(p, 0, 0) }, d.Path, "group is root's"},
+		{"top open to others", func(p string) { os.Chmod(p, 0o771|os.ModeSetgid) }, d.Path, "open to others"},
+		{"sub open to others", func(p string) { os.Chmod(p, 0o775|os.ModeSetgid) }, sub, "open to others"},
+		{"sub without setgid", func(p string) { os.Chmod(p, 0o770) }, sub, "set-group-ID"},
+		{"sub of another group", func(p string) { os.Chown(p, 64001, testGID+1) }, sub, "not the bridge helper's group"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var st syscall.Stat_t
+			syscall.Stat(tc.path, &st)
+			t.Cleanup(func() {
+				os.Chown(tc.path, int(st.Uid), int(st.Gid))
+				os.Chmod(tc.path, os.FileMode(st.Mode&0o777)|os.ModeSetgid)
+			})
+			tc.setup(tc.path)
+			fresh, _ := OpenShared(d.Path, testGID)
+			defer fresh.Close()
+			_, err := fresh.MACOwner("br1", mac)
+			if exit.Code(err) != 73 || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want exit 73 saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestSharedNotMade: a shared directory is made by root for its group,
+// never on first use.
+func TestSharedNotMade(t *testing.T) {
+	d, err := OpenShared(filepath.Join(t.TempDir(), "ifhook-helper"), testGID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if ok, err := d.Exists(); ok || err != nil {
+		t.Fatalf("Exists = %v, %v", ok, err)
+	}
+	if err := d.Write(&Record{TAP: "tap0", Index: 1, Helper: true}); err == nil {
+		t.Fatal("a record was written into a directory that was not there")
+	}
+	if _, err := os.Stat(d.Path); !os.IsNotExist(err) {
+		t.Fatalf("the directory was made: %v", err)
+	}
+	if err := MakeShared(d.Path, 0); err == nil {
+		t.Fatal("MakeShared accepted root's group")
+	}
+}
+
+func TestParseClaim(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		tap   string
+		index int
+		ok    bool
+	}{
+		{"vnet0\n", "vnet0", 0, true},
+		{"tap3 17\n", "tap3", 17, true},
+		{"tap3 0\n", "", 0, false},
+		{"tap3 x\n", "", 0, false},
+		{"../x\n", "", 0, false},
+		{"", "", 0, false},
+	} {
+		tap, index, ok := parseClaim(tc.in)
+		if tap != tc.tap || index != tc.index || ok != tc.ok {
+			t.Errorf("parseClaim(%q) = %q, %d, %v", tc.in, tap, index, ok)
+		}
+	}
+}
+
+// TestLockMACsWithin: a bridge's guest-MAC index held too long (a bridge
+// helper its user stopped) is given up on, with ErrMACsBusy and 75.
+func TestLockMACsWithin(t *testing.T) {
+	d, _ := openTemp(t)
+	unlock, err := d.LockMACs("br0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, _ := Open(d.Path)
+	defer d2.Close()
+	start := time.Now()
+	_, err = d2.LockMACsWithin("br0", 100*time.Millisecond)
+	if !errors.Is(err, ErrMACsBusy) || exit.Code(err) != 75 || time.Since(start) < 100*time.Millisecond {
+		t.Fatalf("LockMACsWithin of a held index = %v after %v", err, time.Since(start))
+	}
+	go func() { time.Sleep(50 * time.Millisecond); unlock() }()
+	u2, err := d2.LockMACsWithin("br0", 5*time.Second)
+	if err != nil {
+		t.Fatalf("LockMACsWithin once it is let go: %v", err)
+	}
+	u2()
 }

@@ -14,12 +14,20 @@ func pathErr(op, path string, err error) error { return &fs.PathError{Op: op, Pa
 // Read returns the contents of the regular file at path, refusing one past
 // limit bytes.
 func Read(path string, limit int) ([]byte, error) {
-	return readAt(unix.AT_FDCWD, path, path, limit, 0)
+	return readAt(unix.AT_FDCWD, path, path, limit, 0, nil)
+}
+
+// ReadChecked is Read, with check called on the status of the file opened
+// (owner, mode) before anything is read from it: what is checked is what
+// is read, whatever is renamed into its place meanwhile. A check error is
+// returned as is.
+func ReadChecked(path string, limit int, check func(st *unix.Stat_t) error) ([]byte, error) {
+	return readAt(unix.AT_FDCWD, path, path, limit, 0, check)
 }
 
 const readFlags = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_NOCTTY
 
-func readAt(dirfd int, name, path string, limit int, extra int) ([]byte, error) {
+func readAt(dirfd int, name, path string, limit int, extra int, check func(st *unix.Stat_t) error) ([]byte, error) {
 	fd, err := openRetry(dirfd, name, readFlags|extra, 0)
 	if err != nil {
 		if err == unix.ELOOP && extra&unix.O_NOFOLLOW != 0 {
@@ -34,6 +42,11 @@ func readAt(dirfd int, name, path string, limit int, extra int) ([]byte, error) 
 	}
 	if what := kind(st.Mode); what != "" {
 		return nil, pathErr("read", path, &NotRegularError{what})
+	}
+	if check != nil {
+		if err := check(&st); err != nil {
+			return nil, err
+		}
 	}
 	if st.Size > int64(limit) {
 		return nil, pathErr("read", path, &TooLargeError{limit})
@@ -214,7 +227,7 @@ func (d *Dir) Stat() (unix.Stat_t, error) {
 // Read returns the regular file name, refusing a symbolic link, anything
 // not a regular file, and a file past limit bytes.
 func (d *Dir) Read(name string, limit int) ([]byte, error) {
-	return readAt(d.fd, name, d.join(name), limit, unix.O_NOFOLLOW)
+	return readAt(d.fd, name, d.join(name), limit, unix.O_NOFOLLOW, nil)
 }
 
 // Exists reports whether name exists (of any type), with one system call.
@@ -234,18 +247,24 @@ func TempName(name string, pid int) string { return name + ":" + strconv.Itoa(pi
 // old contents or the new, never half, and nothing planted in the directory
 // is followed. With sync, the data reaches the disk before the rename.
 func (d *Dir) WriteAtomic(name string, data []byte, perm uint32, sync bool) error {
-	return d.writeVia(name, TempName(name, os.Getpid()), data, perm, sync, false)
+	return d.writeAtomic(name, TempName(name, os.Getpid()), data, perm, sync, false)
 }
 
-// WriteAtomicHidden is WriteAtomic through a temporary file whose name
-// starts with a dot (".NAME:PID.tmp"), and with exactly mode perm, whatever
-// the umask: for a directory another program watches (dnsmasq's
-// dhcp-hostsdir reads every new file but dotfiles, as its own user).
+// WriteAtomicMode is WriteAtomic with the file's mode exactly perm, whatever
+// the umask: for a directory whose files another user must read.
+func (d *Dir) WriteAtomicMode(name string, data []byte, perm uint32, sync bool) error {
+	return d.writeAtomic(name, TempName(name, os.Getpid()), data, perm, sync, true)
+}
+
+// WriteAtomicHidden is WriteAtomicMode through a temporary file whose name
+// starts with a dot (".NAME:PID.tmp"): for a directory another program
+// watches (dnsmasq's dhcp-hostsdir reads every new file but dotfiles, as
+// its own user).
 func (d *Dir) WriteAtomicHidden(name string, data []byte, perm uint32) error {
-	return d.writeVia(name, "."+TempName(name, os.Getpid()), data, perm, false, true)
+	return d.writeAtomic(name, "."+TempName(name, os.Getpid()), data, perm, false, true)
 }
 
-func (d *Dir) writeVia(name, tmp string, data []byte, perm uint32, sync, chmod bool) error {
+func (d *Dir) writeAtomic(name, tmp string, data []byte, perm uint32, sync, exact bool) error {
 	const flags = unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	fd, err := openRetry(d.fd, tmp, flags, perm)
 	if err == unix.EEXIST {
@@ -257,7 +276,7 @@ func (d *Dir) writeVia(name, tmp string, data []byte, perm uint32, sync, chmod b
 	if err != nil {
 		return pathErr("create", d.join(tmp), err)
 	}
-	if chmod {
+	if exact {
 		if err := unix.Fchmod(fd, perm); err != nil {
 			unix.Close(fd)
 			_ = unix.Unlinkat(d.fd, tmp, 0)

@@ -111,6 +111,18 @@ type Options struct {
 	// Env is added to QEMU's environment ("KEY=value"), which QEMU passes
 	// on to Script and DownScript.
 	Env []string
+
+	// Netdev, when set, is the whole -netdev option instead of the tap
+	// one Script and TAP describe, e.g. "bridge,id=n0,br=br0,helper=P"
+	// for the bridge helper; it must define the backend n0.
+	Netdev string
+	// Wrap runs QEMU through a command, e.g. {"setpriv", "--reuid=N",
+	// ...}: QEMU's path and arguments follow Wrap's.
+	Wrap []string
+	// OnThread runs on the thread that starts QEMU, after it entered
+	// the network namespace and before QEMU starts: e.g. to enter a
+	// mount namespace, which the child then shares.
+	OnThread func() error
 }
 
 // Ping is the outcome for one target.
@@ -382,6 +394,12 @@ func (img *Image) args(o Options) ([]string, error) {
 	if o.TAP != "" {
 		netdev += ",ifname=" + o.TAP
 	}
+	if o.Netdev != "" {
+		if !strings.Contains(","+o.Netdev+",", ",id=n0,") {
+			return nil, fmt.Errorf("netdev %q defines no id=n0 (Options.Netdev)", o.Netdev)
+		}
+		netdev = o.Netdev
+	}
 	for _, x := range o.NetdevOpts {
 		netdev += "," + x
 	}
@@ -494,6 +512,9 @@ func launch(ns *nstest.NS, qemu string, args []string, o Options) (*Guest, error
 		exited: make(chan struct{}),
 	}
 	cmd := exec.Command(qemu, args...)
+	if len(o.Wrap) > 0 {
+		cmd = exec.Command(o.Wrap[0], append(append(o.Wrap[1:len(o.Wrap):len(o.Wrap)], qemu), args...)...)
+	}
 	cmd.Stdout = g.con
 	cmd.Stderr = g.con // QEMU's own complaints belong in the same log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -508,6 +529,11 @@ func launch(ns *nstest.NS, qemu string, args []string, o Options) (*Guest, error
 	started := make(chan error, 1)
 	go func() {
 		err := ns.Do(func() error {
+			if o.OnThread != nil {
+				if err := o.OnThread(); err != nil {
+					return err
+				}
+			}
 			g.started = time.Now()
 			g.con.start = g.started
 			if err := cmd.Start(); err != nil {
