@@ -6,6 +6,10 @@
 // refuses to run in the machine's own network namespace.
 //
 // Usage: ifupbench -ifhook BIN [-debian SCRIPT] [-n ROUNDS] [-ports 1,1000] [-burst 256]
+//
+//	ifupbench -ifhook BIN -dhcp [-n ROUNDS]: ifup and ifdown on a nat
+//	bridge that serves DHCP (its dnsmasq running, a hosts entry per
+//	guest) against the same bridge without DHCP.
 package main
 
 import (
@@ -49,6 +53,7 @@ func main() {
 	})
 	policyFile := flag.String("policy", "", "ifhook policy (run.sh: the installed example, bridge = \"auto\"; default: a two-line one)")
 	hostNS := flag.String("host-netns", "", "inode of the host's network namespace, which the bench refuses to run in (required)")
+	dhcpMode := flag.Bool("dhcp", false, "compare ifup on a bridge that serves DHCP with the same bridge without it, and nothing else")
 	flag.Parse()
 	if *ifhookBin == "" {
 		fail("-ifhook is required")
@@ -119,6 +124,10 @@ func main() {
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	check(err)
 	br := setupBridge(h)
+	if *dhcpMode {
+		dhcpBench(h, work, ifup, ifdown, env, *rounds)
+		return
+	}
 	fmt.Printf("ifupbench: %d calls per contender, %s, on %d CPUs, %s\n", *rounds, time.Now().Format(time.DateTime), nproc(), kernel())
 	// Before the bridge fills: a Linux bridge takes at most 1024 ports.
 	rssTest(h, ifup, ifdown, ipPath, env)

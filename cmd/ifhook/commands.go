@@ -93,7 +93,7 @@ func table() []command {
 		}},
 
 		{name: "setup", args: "[BRIDGE...]", max: -1, section: bridges, run: runSetup,
-			help: "make them now (ifup makes a missing one when a TAP needs it),\nor complete them (addresses, forwarding, NAT rule, uplink);\n--dry-run prints the steps",
+			help: "make them now (ifup makes a missing one when a TAP needs it),\nor complete them (addresses, forwarding, NAT rule, uplink,\ndnsmasq); --dry-run prints the steps",
 			flags: func(fs *flag.FlagSet, o *options) {
 				fs.BoolVar(&o.dryRun, "dry-run", false, "print the steps, change nothing")
 			}},

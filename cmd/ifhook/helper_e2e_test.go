@@ -393,7 +393,7 @@ func TestBridgeHelperE2E(t *testing.T) {
 		byVM[it.VM] = it
 	}
 	for _, g := range []*guest.Guest{first, second} {
-		it, ok := byVM["ifhook-guest-"+g.Name]
+		it, ok := byVM[g.Name]
 		if !ok {
 			t.Fatalf("no record for VM %s: %+v", g.Name, items)
 		}
@@ -406,7 +406,7 @@ func TestBridgeHelperE2E(t *testing.T) {
 			t.Errorf("%s: master %d (br0 %d), MTU %d, MAC %s; want on br0, 1400, %s", it.TAP, l.MasterIndex, br0.Index, l.MTU, l.HardwareAddr, policy.HostMACFromGuest(mac))
 		}
 	}
-	firstTAP := byVM["ifhook-guest-hfirst"].TAP
+	firstTAP := byVM["hfirst"].TAP
 
 	t.Run("refusals change nothing", func(t *testing.T) {
 		before := wholeState(t, w.ns)
@@ -503,7 +503,7 @@ func TestBridgeHelperE2E(t *testing.T) {
 		var it *ifhook.Listing
 		for deadline := time.Now().Add(30 * time.Second); it == nil && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 			for _, r := range w.records() {
-				if r.VM == "ifhook-guest-hsuid" {
+				if r.VM == "hsuid" {
 					it = &r
 				}
 			}
@@ -534,7 +534,7 @@ func TestBridgeHelperE2E(t *testing.T) {
 		var it *ifhook.Listing
 		for deadline := time.Now().Add(30 * time.Second); it == nil && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 			for _, r := range w.records() {
-				if r.VM == "ifhook-guest-hdefault" {
+				if r.VM == "hdefault" {
 					it = &r
 				}
 			}
@@ -614,7 +614,7 @@ func TestBridgeHelperE2E(t *testing.T) {
 				for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 					found := false
 					for _, r := range w.records() {
-						found = found || (r.VM == "ifhook-guest-hcaps" && r.State == "attached")
+						found = found || (r.VM == "hcaps" && r.State == "attached")
 					}
 					if found {
 						break
@@ -628,7 +628,7 @@ func TestBridgeHelperE2E(t *testing.T) {
 	})
 
 	// QEMU exits: its TAPs vanish with it, and gc removes their records.
-	taps := []string{byVM["ifhook-guest-hfirst"].TAP, byVM["ifhook-guest-hsecond"].TAP}
+	taps := []string{byVM["hfirst"].TAP, byVM["hsecond"].TAP}
 	first.Stop()
 	second.Stop()
 	for _, tap := range taps {

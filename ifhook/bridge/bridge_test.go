@@ -146,16 +146,16 @@ func TestPlanSetup(t *testing.T) {
 		{"routed", []string{
 			"ip link add name br-rt address " + StableMAC("br-rt").String() + " mtu 1500 type bridge stp_state 0 forward_delay 0",
 			"ip link set dev br-rt up",
-			"ip addr add 192.0.2.1/24 dev br-rt",
-			"ip addr add 2001:db8:2::1/64 nodad dev br-rt",
 			"sysctl -w net.ipv4.ip_forward=1",
 			"sysctl -w net.ipv6.conf.all.forwarding=1",
+			"ip addr add 192.0.2.1/24 dev br-rt",
+			"ip addr add 2001:db8:2::1/64 nodad dev br-rt",
 		}},
 		{"nat", []string{
 			"ip link add name br-nat address " + StableMAC("br-nat").String() + " mtu 1500 type bridge stp_state 0 forward_delay 0",
 			"ip link set dev br-nat up",
-			"ip addr add 192.168.100.1/24 dev br-nat",
 			"sysctl -w net.ipv4.ip_forward=1",
+			"ip addr add 192.168.100.1/24 dev br-nat",
 			nftable.TableString() + `; nft add rule inet ifhook postrouting ip saddr 192.168.100.0/24 ip daddr != 192.168.100.0/24 oifname "eth1" masquerade comment "ifhook:br-nat 192.168.100.0/24"`,
 		}},
 		{"bridged", []string{

@@ -24,10 +24,14 @@ type feature interface {
 }
 
 // features are applied in this order: the bridge, its uplink (which moves
-// the NIC's addresses before the bridge's own are added), the bridge's own
-// addresses, forwarding, NAT, and last the DHCP and DNS server, which
-// serves the addresses (and teardown stops first).
-var features = []feature{linkFeature{}, uplinkFeature{}, addrsFeature{}, forwardingFeature{}, natFeature{}, dhcpFeature{}}
+// the NIC's addresses before the bridge's own are added), forwarding, the
+// bridge's own addresses, NAT, and last the DHCP and DNS server, which
+// serves the addresses (and teardown stops first). Forwarding goes before
+// the addresses: an IPv6 address added just before forwarding is turned
+// on can have its subnet-router anycast address joined twice (once as
+// forwarding starts, once when the address's deferred notification runs),
+// and then left once, so undoing the plan would leave an anycast route.
+var features = []feature{linkFeature{}, uplinkFeature{}, forwardingFeature{}, addrsFeature{}, natFeature{}, dhcpFeature{}}
 
 // planner is the state of one setup plan being made.
 type planner struct {
