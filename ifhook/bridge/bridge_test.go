@@ -720,3 +720,38 @@ func TestDHCPSetup(t *testing.T) {
 		t.Fatalf("a record of a failed setup: %+v", rec)
 	}
 }
+
+// TestIPv6ForwardingKeepsRARoutes: a host whose IPv6 default route comes
+// from router advertisements it takes only while forwarding is off is not
+// given IPv6 forwarding (it would lose that route): setup refuses, saying
+// what to do, and changes nothing; with accept_ra = 2 it goes ahead.
+func TestIPv6ForwardingKeepsRARoutes(t *testing.T) {
+	k := host()
+	eth0, _ := k.LinkByName("eth0")
+	must(k.DelRoute(kernel.Route{Index: eth0.Index, Metric: 1024, IPv6: true}))
+	must(k.AddRoute(kernel.Route{Index: eth0.Index, Gw: netip.MustParseAddr("fe80::1"), Metric: 1024, Protocol: unix.RTPROT_RA, IPv6: true}))
+	k.PutSysctl(kernel.AcceptRA("eth0"), "1")
+	before := k.Dump()
+	m, _ := manager(t, k, parse(t, routedPolicy), filepath.Join(t.TempDir(), "state"))
+	_, err := m.Setup()
+	if exit.Code(err) != 69 || !strings.Contains(err.Error(), "sysctl -w net.ipv6.conf.eth0.accept_ra=2") || !strings.Contains(err.Error(), "router advertisements eth0") {
+		t.Fatalf("setup = %v", err)
+	}
+	if diff := cmp.Diff(before, k.Dump()); diff != "" {
+		t.Fatalf("a refused setup changed (-before +after):\n%s", diff)
+	}
+	k.PutSysctl(kernel.AcceptRA("eth0"), "2")
+	if _, err := m.Setup(); err != nil {
+		t.Fatalf("with accept_ra = 2: %v", err)
+	}
+	// An IPv4-only bridge never asks.
+	k2 := host()
+	eth, _ := k2.LinkByName("eth0")
+	must(k2.DelRoute(kernel.Route{Index: eth.Index, Metric: 1024, IPv6: true}))
+	must(k2.AddRoute(kernel.Route{Index: eth.Index, Gw: netip.MustParseAddr("fe80::1"), Metric: 1024, Protocol: unix.RTPROT_RA, IPv6: true}))
+	k2.PutSysctl(kernel.AcceptRA("eth0"), "1")
+	m2, _ := manager(t, k2, parse(t, natPolicy), filepath.Join(t.TempDir(), "state2"))
+	if _, err := m2.Setup(); err != nil {
+		t.Fatalf("an IPv4 nat bridge refused: %v", err)
+	}
+}

@@ -1,9 +1,14 @@
 package bridge
 
 import (
+	"slices"
+	"strings"
+
+	"github.com/ifhook/ifhook/ifhook/exit"
 	"github.com/ifhook/ifhook/ifhook/kernel"
 	"github.com/ifhook/ifhook/ifhook/plan"
 	"github.com/ifhook/ifhook/ifhook/policy"
+	"golang.org/x/sys/unix"
 )
 
 // forwardingFeature turns forwarding on for the families a routed or nat
@@ -25,7 +30,40 @@ func forwardingKeys(spec *policy.BridgeSpec) []string {
 }
 
 func (forwardingFeature) query(spec *policy.BridgeSpec, q *kernel.Query) {
-	q.Sysctls = append(q.Sysctls, forwardingKeys(spec)...)
+	keys := forwardingKeys(spec)
+	q.Sysctls = append(q.Sysctls, keys...)
+	if slices.Contains(keys, kernel.IPv6Forward) {
+		q.RADefaults = true
+	}
+}
+
+// raDependent names the links whose IPv6 default route comes from router
+// advertisements they take only while forwarding is off (accept_ra = 1):
+// with forwarding on the kernel ignores their RAs, and the host loses
+// that route when it expires. libvirt refuses the same.
+func raDependent(m *kernel.Model) ([]string, error) {
+	idx, err := m.DefaultRouteLinks(unix.AF_INET6)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, i := range idx {
+		l, err := m.LinkByIndex(i)
+		if err != nil {
+			continue
+		}
+		routes, err := m.Routes(i)
+		if err != nil {
+			return nil, err
+		}
+		ra := slices.ContainsFunc(routes, func(r kernel.Route) bool {
+			return r.IPv6 && !r.Dst.IsValid() && r.Protocol == unix.RTPROT_RA
+		})
+		if v, _ := m.Sysctl(kernel.AcceptRA(l.Name)); ra && v == "1" {
+			out = append(out, l.Name)
+		}
+	}
+	return out, nil
 }
 
 func (forwardingFeature) plan(pl *planner) error {
@@ -33,6 +71,16 @@ func (forwardingFeature) plan(pl *planner) error {
 		old, err := pl.m.Sysctl(key)
 		if err != nil {
 			return err
+		}
+		if old != "1" && key == kernel.IPv6Forward {
+			links, err := raDependent(pl.m)
+			if err != nil {
+				return err
+			}
+			if len(links) > 0 {
+				return exit.New(exit.Unavailable, "bridge %s routes IPv6, and turning IPv6 forwarding on would make the kernel ignore the router advertisements %s takes the host's IPv6 default route from (accept_ra = 1): the host would lose it when it expires; first run sysctl -w %s=2 (and make it lasting), or give the host a static IPv6 route, or leave the IPv6 address off the bridge (%s)",
+					pl.spec.Name, strings.Join(links, ", "), kernel.AcceptRA(links[0]), pl.where())
+			}
 		}
 		if old != "1" {
 			if err := pl.add(&plan.SetSysctl{Key: key, Value: "1", Old: old}); err != nil {

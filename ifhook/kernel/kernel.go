@@ -284,6 +284,10 @@ const (
 	IPv6Forward = "net.ipv6.conf.all.forwarding"
 )
 
+// AcceptRA is the sysctl that says whether link name takes router
+// advertisements: 1 only while forwarding is off, 2 even when it is on.
+func AcceptRA(name string) string { return "net.ipv6.conf." + name + ".accept_ra" }
+
 // OwnedSysctl reports whether ifhook ever writes key: a record naming any
 // other key is not ifhook's, whatever it says.
 func OwnedSysctl(key string) bool { return key == IPv4Forward || key == IPv6Forward }

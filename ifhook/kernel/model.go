@@ -61,6 +61,9 @@ type Model struct {
 	natKnown      bool
 	managersKnown map[string]bool
 	serversKnown  map[string]bool // bridges whose servers and rules are known
+	// v6Defaults are the links of the IPv6 default routes, when observed.
+	v6Defaults      []int
+	v6DefaultsKnown bool
 }
 
 var _ Kernel = (*Model)(nil)
@@ -112,6 +115,7 @@ func (m *Model) Clone() *Model {
 		c.hosts[b] = cloneMap(h)
 	}
 	c.serversKnown = cloneMap(m.serversKnown)
+	c.v6Defaults = slices.Clone(m.v6Defaults)
 	c.leases = make(map[string][]dhcp.Lease, len(m.leases))
 	for b, l := range m.leases {
 		c.leases[b] = slices.Clone(l)
@@ -234,6 +238,9 @@ func (m *Model) Ports(master int) ([]*Link, error) {
 }
 
 func (m *Model) DefaultRouteLinks(family int) ([]int, error) {
+	if !m.complete && family == unix.AF_INET6 && m.v6DefaultsKnown {
+		return slices.Clone(m.v6Defaults), nil
+	}
 	var out []int
 	for _, r := range m.routes {
 		if !r.Dst.IsValid() && tableOf(r) == unix.RT_TABLE_MAIN && r.IPv6 == (family == unix.AF_INET6) {
@@ -525,6 +532,9 @@ func (m *Model) Sysctl(key string) (string, error) {
 	}
 	return "", fmt.Errorf("sysctl %s: %w", key, ErrNotObserved)
 }
+
+// PutSysctl gives the namespace a sysctl (a test's accept_ra, say).
+func (m *Model) PutSysctl(key, value string) { m.sysctls[key] = value }
 
 func (m *Model) SetSysctl(key, value string) error {
 	if _, ok := m.sysctls[key]; !ok && m.complete {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+
+	"golang.org/x/sys/unix"
 )
 
 // Query says what Observe reads into a Model.
@@ -18,6 +20,9 @@ type Query struct {
 	Wireless []string // whether these links are Wi-Fi interfaces
 	Managers []string // the programs that configure these links
 	Servers  []string // these bridges' DHCP servers (fully) and DHCP and DNS rules
+	// RADefaults: the links holding an IPv6 default route, their routes
+	// and their accept_ra (what turning IPv6 forwarding on would cost).
+	RADefaults bool
 }
 
 // Observe reads what q asks for from k into a new Model. What it did not
@@ -165,6 +170,34 @@ func Observe(k Kernel, q Query) (*Model, error) {
 		}
 		if len(ms) > 0 {
 			m.SetManagers(name, ms...)
+		}
+	}
+	if q.RADefaults {
+		idx, err := k.DefaultRouteLinks(unix.AF_INET6)
+		if err != nil {
+			return nil, fmt.Errorf("list IPv6 default routes: %w", err)
+		}
+		m.v6Defaults, m.v6DefaultsKnown = idx, true
+		for _, i := range idx {
+			l, err := k.LinkByIndex(i)
+			if err != nil {
+				continue // gone meanwhile
+			}
+			if _, ok := m.links[i]; !ok {
+				m.AddLink(*l)
+			}
+			if !m.routesOf[i] {
+				list, err := k.Routes(i)
+				if err != nil {
+					return nil, fmt.Errorf("list routes of %s: %w", l.Name, err)
+				}
+				m.routes = append(m.routes, list...)
+				m.routesOf[i] = true
+			}
+			key := AcceptRA(l.Name)
+			if v, err := k.Sysctl(key); err == nil {
+				m.sysctls[key] = v
+			}
 		}
 	}
 	if len(q.Servers) > 0 {
