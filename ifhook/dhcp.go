@@ -134,6 +134,9 @@ func (h *Hook) forgetDHCP(rec *state.Record) []plan.Step {
 	if rec == nil || rec.Bridge == "" || h.DHCP == nil {
 		return nil
 	}
+	if spec := h.Policy.Spec(rec.Bridge); !rec.DHCP && (spec == nil || spec.DHCP == nil) {
+		return nil // no entry was written, and none could have been
+	}
 	e, had, err := h.Kernel.DHCPHost(rec.Bridge, rec.TAP)
 	if err != nil || (!had && !rec.DHCP) {
 		return nil

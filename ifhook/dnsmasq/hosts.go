@@ -1,7 +1,6 @@
 package dnsmasq
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/ifhook/ifhook/ifhook/dhcp"
 	"github.com/ifhook/ifhook/ifhook/exit"
@@ -267,9 +267,9 @@ func (r *Runner) Release(bridge string, server netip.Addr, ip netip.Addr, mac ne
 func releasePacket(server, ip netip.Addr, mac net.HardwareAddr, clientID []byte) []byte {
 	p := make([]byte, 300)
 	p[0], p[1], p[2] = 1, 1, 6 // BOOTREQUEST, Ethernet, 6-byte MAC
-	var xid [4]byte
-	_, _ = rand.Read(xid[:])
-	copy(p[4:8], xid[:])
+	// The transaction id only has to differ from the guest's own: no
+	// reply comes to a RELEASE.
+	binary.BigEndian.PutUint32(p[4:8], uint32(time.Now().UnixNano()))
 	ci := ip.As4()
 	copy(p[12:16], ci[:]) // ciaddr
 	copy(p[28:34], mac)   // chaddr

@@ -1,8 +1,8 @@
 package kernel
 
 import (
-	"crypto/sha256"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"net/netip"
 	"slices"
@@ -794,7 +794,9 @@ func (m *Model) Dump() []string {
 		out = append(out, "services "+b)
 	}
 	for b, sv := range m.servers {
-		out = append(out, fmt.Sprintf("server %s running=%v conf=%x", b, sv.Running, sha256.Sum256(sv.Conf)))
+		h := fnv.New64a()
+		h.Write(sv.Conf)
+		out = append(out, fmt.Sprintf("server %s running=%v conf=%x", b, sv.Running, h.Sum64()))
 	}
 	for b, h := range m.hosts {
 		for tap, line := range h {
