@@ -310,6 +310,13 @@ func runInstallHooks(c *ctx, _ []string) error {
 	} else {
 		done, err = install.Link(opts)
 	}
+	return installed(c, done, err)
+}
+
+// installed prints what install-hooks did, a line per action, and maps its
+// failure: a path that is not ours, or any other refusal of the files, is
+// state (73).
+func installed(c *ctx, done []string, err error) error {
 	for _, line := range done {
 		fmt.Fprintln(c.stdout, line)
 	}

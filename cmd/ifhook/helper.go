@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/ifhook/ifhook/ifhook/escape"
@@ -74,15 +73,8 @@ func installBridgeHelper(c *ctx, bin string) error {
 	} else {
 		done, err = install.LinkHelper(opts)
 	}
-	for _, line := range done {
-		fmt.Fprintln(c.stdout, line)
-	}
-	if err != nil {
-		kind := exit.KindOf(err)
-		if errors.Is(err, install.ErrConflict) || kind == exit.Internal {
-			kind = exit.State
-		}
-		return exit.Op("install-hooks", "", exit.As(kind, err))
+	if err := installed(c, done, err); err != nil {
+		return err
 	}
 	if !c.opt.undo {
 		fmt.Fprintf(c.stdout, "QEMU's -netdev bridge,br=BR (and -nic bridge, libvirt's qemu:///session) now run ifhook as the bridge helper; grant users bridges in %s or with [[helper.allow]] in %s (see ifhook explain --helper)\n", escape.String(helper.DefaultACLFile), escape.String(policy.DefaultPath))

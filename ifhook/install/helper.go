@@ -243,28 +243,7 @@ func HasNetAdminCap(p string) bool {
 // The records' directory stays: it is in /run, and gone at the next boot.
 func UnlinkHelper(o HelperOptions) ([]string, error) {
 	p := o.path()
-	var did []string
-	if IsIfhook(p) {
-		if err := os.Remove(p); err != nil {
-			return did, err
-		}
-		did = append(did, "removed "+p)
-	}
-	orig, err := exists(p + OrigSuffix)
-	if err != nil {
-		return did, err
-	}
-	here, err := exists(p)
-	if err != nil {
-		return did, err
-	}
-	if orig && !here {
-		if err := os.Rename(p+OrigSuffix, p); err != nil {
-			return did, err
-		}
-		did = append(did, "restored "+p)
-	}
-	return did, nil
+	return unlinkOne(p, IsIfhook(p), nil)
 }
 
 // errNotHelper is for a helper path that does not hold ifhook.

@@ -150,26 +150,36 @@ func Unlink(o Options) ([]string, error) {
 	var did []string
 	for _, h := range Hooks {
 		p := o.Path(h)
-		if o.ours(p) {
-			if err := os.Remove(p); err != nil {
-				return did, err
-			}
-			did = append(did, "removed "+p)
-		}
-		orig, err := exists(p + OrigSuffix)
-		if err != nil {
+		var err error
+		if did, err = unlinkOne(p, o.ours(p), did); err != nil {
 			return did, err
 		}
-		here, err := exists(p)
-		if err != nil {
+	}
+	return did, nil
+}
+
+// unlinkOne removes p when it is ours and, where p's place is then empty,
+// renames p.orig back. It appends what it did to did, in install.sh's words.
+func unlinkOne(p string, ours bool, did []string) ([]string, error) {
+	if ours {
+		if err := os.Remove(p); err != nil {
 			return did, err
 		}
-		if orig && !here {
-			if err := os.Rename(p+OrigSuffix, p); err != nil {
-				return did, err
-			}
-			did = append(did, "restored "+p)
+		did = append(did, "removed "+p)
+	}
+	orig, err := exists(p + OrigSuffix)
+	if err != nil {
+		return did, err
+	}
+	here, err := exists(p)
+	if err != nil {
+		return did, err
+	}
+	if orig && !here {
+		if err := os.Rename(p+OrigSuffix, p); err != nil {
+			return did, err
 		}
+		did = append(did, "restored "+p)
 	}
 	return did, nil
 }
