@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(qemu-system-x86 iproute2 busybox-static linux-image-amd64 xz-utils scdoc dnsmasq-base libcap2-bin libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients)
+packages=(qemu-system-x86 iproute2 busybox-static linux-image-amd64 xz-utils scdoc dnsmasq-base dhcpcd-base libcap2-bin libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients)
 need_pkg() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || return 0
 	return 1

@@ -150,14 +150,16 @@ func (h *Hook) forgetDHCP(rec *state.Record) []plan.Step {
 		mac = e.MAC
 	}
 	if mac != nil {
-		del.Releases = h.releases(rec.Bridge, mac)
+		del.Releases = h.releases(rec.Bridge, mac, e.Name)
 	}
 	return []plan.Step{del}
 }
 
-// releases lists the live IPv4 leases of mac on the bridge, each with the
-// bridge's address that serves it.
-func (h *Hook) releases(bridge string, mac net.HardwareAddr) []plan.Release {
+// releases lists the live leases of mac on the bridge: its DHCPv4 leases,
+// each with the bridge's address that serves it, and its DHCPv6 leases,
+// known by a client DUID made from mac or, for a DUID that names no MAC,
+// by the name its hosts entry gave it (name; "": none).
+func (h *Hook) releases(bridge string, mac net.HardwareAddr, name string) []plan.Release {
 	leases, _, err := h.Kernel.DHCPLeases(bridge)
 	if err != nil || len(leases) == 0 {
 		return nil
@@ -173,7 +175,16 @@ func (h *Hook) releases(bridge string, mac net.HardwareAddr) []plan.Release {
 	var out []plan.Release
 	now := h.now()
 	for _, l := range leases {
-		if l.IPv6 || string(l.MAC) != string(mac) || l.Expired(now) {
+		if l.Expired(now) {
+			continue
+		}
+		if l.IPv6 {
+			if l.HasMAC(mac) || (name != "" && l.Hostname == name) {
+				out = append(out, plan.Release{IP: l.IP, MAC: mac, ClientID: dhcp.ClientID(l.ClientID), IAID: l.IAID, TA: l.TA, ServerDUID: dhcp.ClientID(l.ServerDUID)})
+			}
+			continue
+		}
+		if !l.HasMAC(mac) {
 			continue
 		}
 		for _, a := range addrs {

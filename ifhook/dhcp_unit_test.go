@@ -101,9 +101,15 @@ func TestHookDHCP(t *testing.T) {
 	}
 
 	// first's guest leased its address; ifdown releases it.
-	m.SetLeases("br-dh", dhcp.Lease{Expiry: unitNow.Add(time.Hour), MAC: first.MAC, IP: e.IP, Hostname: "first", ClientID: "01:52:54:00:00:00:01"})
+	// And DHCPv6 leases: one under a DUID made from its MAC, one under a
+	// DUID without a MAC but with its name; a third is another guest's.
+	const serverDUID = "00:01:00:01:2c:aa:bb:cc:52:54:00:ff:ff:ff"
+	m.SetLeases("br-dh", dhcp.Lease{Expiry: unitNow.Add(time.Hour), MAC: first.MAC, IP: e.IP, Hostname: "first", ClientID: "01:52:54:00:00:00:01"},
+		dhcp.Lease{IPv6: true, Expiry: unitNow.Add(time.Hour), IP: netip.MustParseAddr("fd00:110::1001"), ClientID: "00:01:00:01:2c:00:00:01:52:54:00:00:00:01", IAID: 7, ServerDUID: serverDUID},
+		dhcp.Lease{IPv6: true, Expiry: unitNow.Add(time.Hour), IP: netip.MustParseAddr("fd00:110::1002"), Hostname: "first", ClientID: "00:02:00:00:ab:11:01", IAID: 8, TA: true, ServerDUID: serverDUID},
+		dhcp.Lease{IPv6: true, Expiry: unitNow.Add(time.Hour), IP: netip.MustParseAddr("fd00:110::1003"), Hostname: "other", ClientID: "00:03:00:01:52:54:00:00:00:09", IAID: 9, ServerDUID: serverDUID})
 	ls, err := h.Leases()
-	if err != nil || len(ls) != 3 {
+	if err != nil || len(ls) != 6 {
 		t.Fatalf("leases: %+v, %v", ls, err)
 	}
 	for _, l := range ls {
@@ -134,6 +140,14 @@ func TestHookDHCP(t *testing.T) {
 	}
 	if want := "br-dh " + ex.DHCP.IP + " 52:54:00:00:00:01"; !slices.Contains(m.Releases, want) {
 		t.Fatalf("releases %v, want %q", m.Releases, want)
+	}
+	for _, want := range []string{"dhcp_release6 --iface br-dh --client-id 00:01:00:01:2c:00:00:01:52:54:00:00:00:01 --server-id " + serverDUID + " --iaid 7 --ip fd00:110::1001", "--iaid 8 --ip fd00:110::1002"} {
+		if !strings.Contains(p.Lines()[0], want) {
+			t.Errorf("down steps %v: no dhcp_release6 ... %s", p.Lines(), want)
+		}
+	}
+	if strings.Contains(p.Lines()[0], "fd00:110::1003") || len(m.Releases) != 3 {
+		t.Errorf("releases %v: want first's three, not the other guest's", m.Releases)
 	}
 	// Up again: the same address, from the book.
 	if _, err := h.Up("vnet0"); err != nil {

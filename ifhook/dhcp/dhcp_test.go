@@ -192,9 +192,12 @@ func TestParseLeases(t *testing.T) {
 		"1700003600 52:54:00:aa:bb:ce 192.168.100.25 \x1b[31m *\n" +
 		"duid 00:01:00:01:2c:aa:bb:cc:52:54:00:00:00:01\n" +
 		"1700003600 12345 fd00:100::1234 first 00:04:aa\n" +
-		"1700003600 12345 192.168.1.1 first 00:04:aa\n"
+		"1700003600 12345 192.168.1.1 first 00:04:aa\n" +
+		"1700003600 T77 fd00:100::99 * 00:03:00:01:52:54:00:aa:bb:cc\n" +
+		"1700003600 x12 fd00:100::98 * 00:03:00:01:52:54:00:aa:bb:cc\n" +
+		"1700003600 4294967296 fd00:100::97 * 00:03:00:01:52:54:00:aa:bb:cc\n"
 	leases, probs := ParseLeases([]byte(data))
-	if len(leases) != 4 || len(probs) != 2 {
+	if len(leases) != 5 || len(probs) != 4 {
 		t.Fatalf("leases %+v problems %v", leases, probs)
 	}
 	if l := leases[0]; l.Hostname != "first" || l.IP != netip.MustParseAddr("192.168.100.23") || l.Expiry.Unix() != 1700003600 || l.Expired(time.Unix(1700000000, 0)) || !l.Expired(time.Unix(1700003600, 0)) {
@@ -203,8 +206,14 @@ func TestParseLeases(t *testing.T) {
 	if l := leases[1]; !l.Expiry.IsZero() || l.Expired(time.Now()) || l.Hostname != "" || l.ClientID != "" {
 		t.Errorf("lease 1 (infinite): %+v", l)
 	}
-	if l := leases[3]; !l.IPv6 || l.MAC != nil || l.IP != netip.MustParseAddr("fd00:100::1234") {
+	if l := leases[3]; !l.IPv6 || l.MAC != nil || l.IP != netip.MustParseAddr("fd00:100::1234") || l.IAID != 12345 || l.TA || l.ServerDUID != "00:01:00:01:2c:aa:bb:cc:52:54:00:00:00:01" {
 		t.Errorf("lease 3 (v6): %+v", l)
+	}
+	if l := leases[4]; l.IAID != 77 || !l.TA || l.ServerDUID == "" {
+		t.Errorf("lease 4 (v6, a temporary address): %+v", l)
+	}
+	if leases[0].ServerDUID != "" {
+		t.Errorf("a DHCPv4 lease with a server DUID: %+v", leases[0])
 	}
 	if _, p := ParseLeases(make([]byte, MaxLeaseFile+1)); len(p) != 1 {
 		t.Error("a huge lease file is read")
@@ -249,4 +258,31 @@ func FuzzParseLeases(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLeaseHasMAC: a DHCPv4 lease by its MAC; a DHCPv6 lease by a DUID
+// made from the MAC (LLT or LL, Ethernet), never by any other DUID.
+func TestLeaseHasMAC(t *testing.T) {
+	mac, _ := net.ParseMAC("52:54:00:aa:bb:cc")
+	for _, c := range []struct {
+		lease Lease
+		want  bool
+	}{
+		{Lease{MAC: mac}, true},
+		{Lease{MAC: net.HardwareAddr{0x52, 0x54, 0, 0xaa, 0xbb, 0xcd}}, false},
+		{Lease{IPv6: true, ClientID: "00:01:00:01:2c:aa:bb:cc:52:54:00:aa:bb:cc"}, true}, // DUID-LLT
+		{Lease{IPv6: true, ClientID: "00:03:00:01:52:54:00:aa:bb:cc"}, true},             // DUID-LL
+		{Lease{IPv6: true, ClientID: "00:03:00:06:52:54:00:aa:bb:cc"}, false},            // not Ethernet
+		{Lease{IPv6: true, ClientID: "00:02:00:00:ab:11:52:54:00:aa:bb:cc"}, false},      // DUID-EN: no MAC, whatever its bytes
+		{Lease{IPv6: true, ClientID: "00:01:00:01:2c:aa:bb:cc:52:54:00:aa:bb:cc:00"}, false},
+		{Lease{IPv6: true, ClientID: ""}, false},
+		{Lease{IPv6: true, MAC: mac, ClientID: "zz"}, false},
+	} {
+		if got := c.lease.HasMAC(mac); got != c.want {
+			t.Errorf("%+v: HasMAC = %v, want %v", c.lease, got, c.want)
+		}
+	}
+	if (Lease{MAC: mac}).HasMAC(nil) {
+		t.Error("a lease is nil's")
+	}
 }

@@ -15,8 +15,14 @@ type Lease struct {
 	MAC      net.HardwareAddr // nil for DHCPv6 leases (dnsmasq keys them by DUID)
 	IP       netip.Addr
 	Hostname string // as the guest or a hosts entry named it; "" for none
-	ClientID string // "" for none
+	ClientID string // "" for none; for DHCPv6 the client's DUID
 	IPv6     bool
+	// DHCPv6 only: the identity association the address was leased in
+	// (TA: a temporary one), and the server's own DUID, which a RELEASE
+	// must name.
+	IAID       uint32
+	TA         bool
+	ServerDUID string
 }
 
 // Expired reports whether the lease has run out at now.
@@ -34,7 +40,7 @@ func ParseLeases(data []byte) (leases []Lease, problems []string) {
 	if len(data) > MaxLeaseFile {
 		return nil, []string{fmt.Sprintf("%d bytes: more than %d, not read", len(data), MaxLeaseFile)}
 	}
-	v6 := false
+	v6, serverDUID := false, ""
 	for n, line := range strings.Split(string(data), "\n") {
 		if line == "" {
 			continue
@@ -42,6 +48,9 @@ func ParseLeases(data []byte) (leases []Lease, problems []string) {
 		f := strings.Fields(line)
 		if len(f) == 2 && f[0] == "duid" {
 			v6 = true
+			if ClientID(f[1]) != nil {
+				serverDUID = f[1]
+			}
 			continue
 		}
 		l, err := parseLease(f, v6)
@@ -49,6 +58,7 @@ func ParseLeases(data []byte) (leases []Lease, problems []string) {
 			problems = append(problems, fmt.Sprintf("line %d: %v", n+1, err))
 			continue
 		}
+		l.ServerDUID = serverDUID
 		leases = append(leases, l)
 	}
 	return leases, problems
@@ -72,6 +82,14 @@ func parseLease(f []string, v6 bool) (Lease, error) {
 			return Lease{}, fmt.Errorf("%q is not a MAC address", f[1])
 		}
 		l.MAC = mac
+	} else {
+		// dnsmasq writes a temporary address's IAID with a "T" before it.
+		iaid, ta := strings.CutPrefix(f[1], "T")
+		v, err := strconv.ParseUint(iaid, 10, 32)
+		if err != nil {
+			return Lease{}, fmt.Errorf("%q is not an IAID", f[1])
+		}
+		l.IAID, l.TA = uint32(v), ta
 	}
 	ip, err := netip.ParseAddr(f[2])
 	if err != nil || ip.Is4() == v6 || ip.Zone() != "" {
@@ -108,4 +126,25 @@ func ClientID(s string) []byte {
 		out = append(out, byte(v))
 	}
 	return out
+}
+
+// HasMAC reports whether the lease is mac's: by its MAC for DHCPv4, and for
+// DHCPv6 by a client DUID built from mac (DUID-LLT or DUID-LL of an
+// Ethernet address, RFC 8415 §11.2, 11.4). A DUID of another kind (a
+// vendor's, a UUID) names no MAC: its lease is known by its name alone.
+func (l Lease) HasMAC(mac net.HardwareAddr) bool {
+	if len(mac) != 6 {
+		return false
+	}
+	if !l.IPv6 {
+		return string(l.MAC) == string(mac)
+	}
+	d := ClientID(l.ClientID)
+	switch {
+	case len(d) == 14 && d[0] == 0 && d[1] == 1 && d[2] == 0 && d[3] == 1: // LLT, Ethernet
+		return string(d[8:]) == string(mac)
+	case len(d) == 10 && d[0] == 0 && d[1] == 3 && d[2] == 0 && d[3] == 1: // LL, Ethernet
+		return string(d[4:]) == string(mac)
+	}
+	return false
 }

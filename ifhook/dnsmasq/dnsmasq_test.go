@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -24,10 +25,17 @@ func TestMain(m *testing.M) { nstest.GuardRootNS(m) }
 // reach.
 func testRunner(t *testing.T) (*Runner, *nstest.NS, *policy.BridgeSpec) {
 	t.Helper()
+	return testRunnerWith(t, "[bridges.br0]\nmodel = \"nat\"\naddress = \"192.168.77.1/24\"\n[bridges.br0.dhcp]\nrange = \"192.168.77.100-192.168.77.150\"\n", "192.168.77.1/24")
+}
+
+// testRunnerWith is testRunner for another policy of br0, whose addresses
+// are addrs.
+func testRunnerWith(t *testing.T, pol string, addrs ...string) (*Runner, *nstest.NS, *policy.BridgeSpec) {
+	t.Helper()
 	nstest.Dnsmasq(t)
 	ns := nstest.New(t)
 	ns.AddBridge(t, "br0")
-	ns.AddAddrs(t, "br0", "192.168.77.1/24")
+	ns.AddAddrs(t, "br0", addrs...)
 	root := t.TempDir()
 	for d := root; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
 		if err := os.Chmod(d, 0o755); err != nil {
@@ -40,7 +48,7 @@ func testRunner(t *testing.T) (*Runner, *nstest.NS, *policy.BridgeSpec) {
 	}
 	r := &Runner{Layout: Layout{RunDir: RunDirOf(state), DataDir: filepath.Join(root, "data")}, InNS: ns.Do}
 	t.Cleanup(func() { r.Stop("br0") })
-	p, err := policy.Parse([]byte("[bridges.br0]\nmodel = \"nat\"\naddress = \"192.168.77.1/24\"\n[bridges.br0.dhcp]\nrange = \"192.168.77.100-192.168.77.150\"\n"), "t.toml")
+	p, err := policy.Parse([]byte(pol), "t.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +123,7 @@ func TestRunnerLifecycle(t *testing.T) {
 	if err := r.DelHost("br0", "vnet0"); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Release("br0", netip.MustParseAddr("192.168.77.1"), want.IP, mac, dhcp.ClientID(leases[0].ClientID)); err != nil {
+	if err := r.Release("br0", Release{Server: netip.MustParseAddr("192.168.77.1"), IP: want.IP, MAC: mac, ClientID: dhcp.ClientID(leases[0].ClientID)}); err != nil {
 		t.Fatal(err)
 	}
 	waitLeases(t, r, func(ls []dhcp.Lease) bool { return len(ls) == 0 })
@@ -148,6 +156,68 @@ func TestRunnerLifecycle(t *testing.T) {
 	if err := r.Stop("br0"); err != nil {
 		t.Errorf("Stop twice: %v", err)
 	}
+}
+
+// TestReleaseDHCPv6: a real DHCPv6 client (dhcpcd) leases an address in
+// the bridge's stateful range under the name its hosts entry gives; once
+// it is gone, ifhook's RELEASE on its behalf drops the lease, and with it
+// the name.
+func TestReleaseDHCPv6(t *testing.T) {
+	r, ns, spec := testRunnerWith(t, "[bridges.br0]\nmodel = \"isolated\"\naddress = [\"192.168.78.1/24\", \"fd00:78::1/64\"]\n[bridges.br0.dhcp]\nipv6 = \"dhcpv6\"\n", "192.168.78.1/24", "fd00:78::1/64")
+	client := ns.Peer(t, "vh", "vc")
+	if err := ns.Handle.LinkSetMaster(ns.Link(t, "vh"), ns.Link(t, "br0")); err != nil {
+		t.Fatal(err)
+	}
+	mac := client.Link(t, "vc").Attrs().HardwareAddr
+	if err := r.SetHost("br0", "vnet0", dhcp.Entry{MAC: mac, Name: "six"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start("br0", r.conf(spec)); err != nil {
+		t.Fatal(err)
+	}
+	proc := client.DHCPv6Client(t, "vc")
+	var lease dhcp.Lease
+	waitLeases(t, r, func(ls []dhcp.Lease) bool {
+		for _, l := range ls {
+			if l.IPv6 {
+				lease = l
+				return true
+			}
+		}
+		return false
+	})
+	if !lease.HasMAC(mac) || lease.Hostname != "six" || lease.ServerDUID == "" || !netip.MustParsePrefix("fd00:78::/64").Contains(lease.IP) {
+		t.Fatalf("DHCPv6 lease %+v: want one of %s named six in fd00:78::/64, with the server's DUID", lease, mac)
+	}
+	if got := lookup(t, ns, "six.vm", "fd00:78::1"); !strings.Contains(got, lease.IP.String()) {
+		t.Fatalf("six.vm before the release: %q, want %s", got, lease.IP)
+	}
+	proc.Process.Kill()
+	proc.Wait()
+	if err := r.DelHost("br0", "vnet0"); err != nil {
+		t.Fatal(err)
+	}
+	rel := Release{IP: lease.IP, MAC: mac, ClientID: dhcp.ClientID(lease.ClientID), IAID: lease.IAID, TA: lease.TA, ServerDUID: dhcp.ClientID(lease.ServerDUID)}
+	if err := r.Release("br0", rel); err != nil {
+		t.Fatal(err)
+	}
+	waitLeases(t, r, func(ls []dhcp.Lease) bool {
+		return !slices.ContainsFunc(ls, func(l dhcp.Lease) bool { return l.IPv6 })
+	})
+	if got := lookup(t, ns, "six.vm", "fd00:78::1"); strings.Contains(got, lease.IP.String()) {
+		t.Fatalf("six.vm after the release: %q, still %s", got, lease.IP)
+	}
+}
+
+// lookup asks the DNS server at server for name's addresses (busybox
+// nslookup, run in ns) and returns what it printed.
+func lookup(t *testing.T, ns *nstest.NS, name, server string) string {
+	t.Helper()
+	var out strings.Builder
+	cmd := exec.Command(nstest.Busybox(t), "nslookup", "-type=AAAA", name, server)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	ns.Run(cmd) // a name that does not resolve is an exit status of 1
+	return out.String()
 }
 
 func umask(m int) (int, error) { return unix.Umask(m), nil }
@@ -242,6 +312,28 @@ func TestReleasePacket(t *testing.T) {
 	p = releasePacket(netip.MustParseAddr("192.168.77.1"), netip.MustParseAddr("192.168.77.120"), mac, []byte{1, 0x52, 0x54, 0, 0xaa, 0xbb, 0xcc})
 	if string(p[249:258]) != string([]byte{61, 7, 1, 0x52, 0x54, 0, 0xaa, 0xbb, 0xcc}) || p[258] != 255 {
 		t.Fatalf("client id: % x", p[236:260])
+	}
+}
+
+// TestRelease6Packet: RELEASE, a transaction id, the client's DUID, the
+// server's, and one IA holding the address with zero lifetimes.
+func TestRelease6Packet(t *testing.T) {
+	rel := Release{IP: netip.MustParseAddr("fd00:78::1234"), ClientID: []byte{0, 3, 0, 1, 0x52, 0x54, 0, 0xaa, 0xbb, 0xcc}, ServerDUID: []byte{0, 1, 0, 1, 9, 9, 9, 9, 2, 2, 2, 2, 2, 2}, IAID: 0x01020304}
+	p := release6Packet(rel)
+	ip := rel.IP.As16()
+	want := slices.Concat([]byte{0, 1, 0, 10}, rel.ClientID, []byte{0, 2, 0, 14}, rel.ServerDUID,
+		[]byte{0, 3, 0, 40, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0}, []byte{0, 5, 0, 24}, ip[:], make([]byte, 8))
+	if p[0] != 8 || string(p[4:]) != string(want) {
+		t.Fatalf("RELEASE:\n got % x\nwant % x", p[4:], want)
+	}
+	rel.TA = true
+	p = release6Packet(rel)
+	if ia := p[4+14+18:]; string(ia[:8]) != string([]byte{0, 4, 0, 32, 1, 2, 3, 4}) || len(ia) != 36 {
+		t.Fatalf("IA_TA: % x", ia)
+	}
+	r := &Runner{}
+	if err := r.Release("br0", Release{IP: rel.IP}); err == nil {
+		t.Fatal("a DHCPv6 RELEASE without DUIDs is sent")
 	}
 }
 

@@ -229,20 +229,42 @@ func (r *Runner) WriteBook(bridge string, book *dhcp.Book) error {
 	return nil
 }
 
-// Release tells the bridge's dnsmasq that the guest with mac gives up ip
-// (DHCPRELEASE), as dnsmasq's own dhcp_release tool does, which Debian's
-// dnsmasq-base lacks: a UDP packet to the server on the bridge's address,
-// from a socket bound to the bridge, so dnsmasq takes it as coming from
-// the bridge. It drops the lease at once: the name stops resolving and
-// the address is free.
-func (r *Runner) Release(bridge string, server netip.Addr, ip netip.Addr, mac net.HardwareAddr, clientID []byte) error {
+// Release is a lease given up on a guest's behalf: the server's address
+// on the bridge, the leased address, the guest's MAC and the client
+// identifier the lease was made with (nil: none). For a DHCPv6 lease (IP
+// an IPv6 address; Server unused: the RELEASE goes to the servers'
+// multicast group on the bridge) ClientID is the client's DUID, and the
+// lease's IAID, its kind and the server's DUID complete it.
+type Release struct {
+	Server, IP netip.Addr
+	MAC        net.HardwareAddr
+	ClientID   []byte
+	IAID       uint32
+	TA         bool
+	ServerDUID []byte
+}
+
+// Release gives up a guest's lease on the bridge's dnsmasq, as dnsmasq's
+// own dhcp_release and dhcp_release6 tools do, which Debian's
+// dnsmasq-base lacks. It drops the lease at once: the name stops
+// resolving and the address is free.
+//
+// DHCPv4: a DHCPRELEASE to the server on the bridge's address, from a
+// socket bound to the bridge, so dnsmasq takes it as coming from the
+// bridge. DHCPv6: a RELEASE to the servers' multicast group on the bridge
+// (a server takes unicast only when it offered it), naming the server's
+// DUID, the client's and the address in its IA.
+func (r *Runner) Release(bridge string, rel Release) error {
 	if err := checkBridge(bridge); err != nil {
 		return err
 	}
-	if !server.Is4() || !ip.Is4() || len(mac) != 6 {
-		return exit.New(exit.Internal, "DHCPRELEASE of %s for %s to %s: want IPv4 addresses and a MAC", ip, mac, server)
+	if rel.IP.Is6() {
+		return r.release6(bridge, rel)
 	}
-	pkt := releasePacket(server, ip, mac, clientID)
+	if !rel.Server.Is4() || !rel.IP.Is4() || len(rel.MAC) != 6 {
+		return exit.New(exit.Internal, "DHCPRELEASE of %s for %s to %s: want IPv4 addresses and a MAC", rel.IP, rel.MAC, rel.Server)
+	}
+	pkt := releasePacket(rel.Server, rel.IP, rel.MAC, rel.ClientID)
 	err := r.inNS(func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 		if err != nil {
@@ -252,12 +274,72 @@ func (r *Runner) Release(bridge string, server netip.Addr, ip netip.Addr, mac ne
 		if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, bridge); err != nil {
 			return err
 		}
-		return unix.Sendto(fd, pkt, 0, &unix.SockaddrInet4{Port: 67, Addr: server.As4()})
+		return unix.Sendto(fd, pkt, 0, &unix.SockaddrInet4{Port: 67, Addr: rel.Server.As4()})
 	})
 	if err != nil {
-		return errorf(exit.System, bridge, "DHCPRELEASE of %s: %v", ip, err)
+		return errorf(exit.System, bridge, "DHCPRELEASE of %s: %v", rel.IP, err)
 	}
 	return nil
+}
+
+func (r *Runner) release6(bridge string, rel Release) error {
+	if len(rel.ClientID) == 0 || len(rel.ClientID) > 130 || len(rel.ServerDUID) == 0 || len(rel.ServerDUID) > 130 {
+		return exit.New(exit.Internal, "DHCPv6 RELEASE of %s: want the client's and the server's DUID", rel.IP)
+	}
+	pkt := release6Packet(rel)
+	err := r.inNS(func() error {
+		ifi, err := net.InterfaceByName(bridge)
+		if err != nil {
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, bridge); err != nil {
+			return err
+		}
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF, ifi.Index); err != nil {
+			return err
+		}
+		// dnsmasq listens on the group on the bridge; it hears the host's
+		// own packet through multicast loopback, which is on by default:
+		// set it anyway, it is what makes this work.
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_LOOP, 1); err != nil {
+			return err
+		}
+		to := &unix.SockaddrInet6{Port: 547, ZoneId: uint32(ifi.Index), Addr: allServers6}
+		return unix.Sendto(fd, pkt, 0, to)
+	})
+	if err != nil {
+		return errorf(exit.System, bridge, "DHCPv6 RELEASE of %s: %v", rel.IP, err)
+	}
+	return nil
+}
+
+// allServers6 is All_DHCP_Relay_Agents_and_Servers, ff02::1:2.
+var allServers6 = [16]byte{0: 0xff, 1: 0x02, 13: 0x01, 15: 0x02}
+
+// release6Packet is a DHCPv6 RELEASE (RFC 8415 §18.2.7): the client's and
+// the server's DUID and one IA (non-temporary or temporary) holding the
+// address, its lifetimes zero.
+func release6Packet(rel Release) []byte {
+	opt := func(code uint16, data []byte) []byte {
+		return slices.Concat(binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, code), uint16(len(data))), data)
+	}
+	ip := rel.IP.As16()
+	iaAddr := opt(5, slices.Concat(ip[:], make([]byte, 8))) // IAADDR, lifetimes 0
+	var ia []byte
+	if rel.TA {
+		ia = opt(4, slices.Concat(binary.BigEndian.AppendUint32(nil, rel.IAID), iaAddr)) // IA_TA
+	} else {
+		ia = opt(3, slices.Concat(binary.BigEndian.AppendUint32(nil, rel.IAID), make([]byte, 8), iaAddr)) // IA_NA, T1 = T2 = 0
+	}
+	// The transaction id only has to differ from the guest's own.
+	xid := uint32(time.Now().UnixNano()) & 0xffffff
+	head := []byte{8, byte(xid >> 16), byte(xid >> 8), byte(xid)} // RELEASE
+	return slices.Concat(head, opt(1, rel.ClientID), opt(2, rel.ServerDUID), ia)
 }
 
 // releasePacket is a BOOTP request (RFC 2131) of DHCP message type

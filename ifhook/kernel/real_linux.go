@@ -133,7 +133,7 @@ func (k *Real) ReleaseDHCP(bridge string, rel Release) error {
 	if err != nil {
 		return err
 	}
-	return r.Release(bridge, rel.Server, rel.IP, rel.MAC, rel.ClientID)
+	return r.Release(bridge, rel)
 }
 
 var _ Kernel = (*Real)(nil)

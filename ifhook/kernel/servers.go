@@ -2,8 +2,6 @@ package kernel
 
 import (
 	"errors"
-	"net"
-	"net/netip"
 
 	"github.com/ifhook/ifhook/ifhook/dhcp"
 	"github.com/ifhook/ifhook/ifhook/dnsmasq"
@@ -43,14 +41,8 @@ type Servers interface {
 	ReleaseDHCP(bridge string, r Release) error
 }
 
-// Release is a lease given up on a guest's behalf: the server's address
-// on the bridge, the leased address, the guest's MAC and the client
-// identifier the lease was made with (nil: none).
-type Release struct {
-	Server, IP netip.Addr
-	MAC        net.HardwareAddr
-	ClientID   []byte
-}
+// Release is a lease given up on a guest's behalf (dnsmasq.Release).
+type Release = dnsmasq.Release
 
 // DHCPEnv is what planning a bridge's DHCP server takes from the host.
 type DHCPEnv struct {

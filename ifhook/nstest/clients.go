@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,6 +101,51 @@ func (ns *NS) DHCPClient(tb testing.TB, ifname string, extra ...string) (*exec.C
 		}
 		if time.Now().After(deadline) {
 			tb.Fatalf("udhcpc on %s got no lease", ifname)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// DHCPCD returns the path of dhcpcd (Debian's dhcpcd-base), the DHCPv6
+// client of the tests. Without it the test skips, or fails under CI.
+func DHCPCD(tb testing.TB) string {
+	tb.Helper()
+	const p = "/usr/sbin/dhcpcd"
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		tb.Fatal("dhcpcd is not installed (Debian: dhcpcd-base), and CI is set")
+	}
+	tb.Skip("dhcpcd is not installed (Debian: dhcpcd-base)")
+	return ""
+}
+
+// DHCPv6Client runs dhcpcd as a stateful DHCPv6 client on ifname in ns
+// until the test ends, and waits for the address it leases. It runs in a
+// mount and UTS namespace of its own, over empty /run and /var/lib/dhcpcd,
+// with no hook script: it never touches the host's files, resolver or
+// hostname.
+func (ns *NS) DHCPv6Client(tb testing.TB, ifname string) *exec.Cmd {
+	tb.Helper()
+	bin := DHCPCD(tb)
+	conf := filepath.Join(tb.TempDir(), "dhcpcd.conf")
+	if err := os.WriteFile(conf, []byte("ipv6only\nnoipv6rs\nia_na 1\n"), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command("unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c",
+		`mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib/dhcpcd && exec "$0" --nobackground --config "$1" --script /bin/true --timeout 30 "$2"`,
+		bin, conf, ifname)
+	ns.StartBackground(tb, cmd)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, a := range ns.Addrs(tb, ifname, netlink.FAMILY_V6) {
+			if !strings.HasPrefix(a, "fe80:") {
+				return cmd
+			}
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("dhcpcd on %s got no DHCPv6 lease", ifname)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

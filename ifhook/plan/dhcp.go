@@ -182,6 +182,10 @@ func (s *DelDHCPHost) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "rm %s; kill -HUP $(cat %s.pid)", hostsPath(s.Dir, s.Bridge, s.TAP), s.Bridge)
 	for _, r := range s.Releases {
+		if r.IP.Is6() {
+			fmt.Fprintf(&b, "; dhcp_release6 --iface %s --client-id %s --server-id %s --iaid %d --ip %s", escape.String(s.Bridge), hexColons(r.ClientID), hexColons(r.ServerDUID), r.IAID, r.IP)
+			continue
+		}
 		fmt.Fprintf(&b, "; dhcp_release %s %s %s", escape.String(s.Bridge), r.IP, r.MAC)
 	}
 	return b.String()
@@ -221,4 +225,16 @@ func hostErr(err error, s Step, what string) error {
 		return nil
 	}
 	return exit.As(exit.KindOf(err), fmt.Errorf("%s%s: %w", what, s, err))
+}
+
+// hexColons renders a DUID as dnsmasq's tools take it: "00:01:00:01:…".
+func hexColons(b []byte) string {
+	var sb strings.Builder
+	for i, c := range b {
+		if i > 0 {
+			sb.WriteByte(':')
+		}
+		fmt.Fprintf(&sb, "%02x", c)
+	}
+	return sb.String()
 }
