@@ -125,7 +125,10 @@ func DHCPCD(tb testing.TB) string {
 // until the test ends, and waits for the address it leases. It runs in a
 // mount and UTS namespace of its own, over empty /run and /var/lib/dhcpcd,
 // with no hook script: it never touches the host's files, resolver or
-// hostname.
+// hostname. And in a PID namespace whose init the returned command's death
+// kills (unshare --kill-child): dhcpcd forks privilege-separation helpers
+// that outlive a killed main process, and a kill of that command (by its
+// pid, as StartBackground does) must end them all.
 func (ns *NS) DHCPv6Client(tb testing.TB, ifname string) *exec.Cmd {
 	tb.Helper()
 	bin := DHCPCD(tb)
@@ -133,7 +136,7 @@ func (ns *NS) DHCPv6Client(tb testing.TB, ifname string) *exec.Cmd {
 	if err := os.WriteFile(conf, []byte("ipv6only\nnoipv6rs\nia_na 1\n"), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	cmd := exec.Command("unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c",
+	cmd := exec.Command("unshare", "--mount", "--uts", "--pid", "--fork", "--kill-child", "--propagation", "private", "sh", "-c",
 		`mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib/dhcpcd && exec "$0" --nobackground --config "$1" --script /bin/true --timeout 30 "$2"`,
 		bin, conf, ifname)
 	ns.StartBackground(tb, cmd)
