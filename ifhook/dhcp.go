@@ -1,6 +1,7 @@
 package ifhook
 
 import (
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -297,6 +298,7 @@ func (h *Hook) Leases(bridges ...string) ([]Lease, error) {
 			}
 			return ""
 		}
+		taps := slices.Sorted(maps.Keys(entries))
 		seen := map[string]bool{}
 		for _, l := range leases {
 			row := Lease{Bridge: br, IP: l.IP.String(), Name: l.Hostname, Kind: "dynamic", State: "leased"}
@@ -318,6 +320,17 @@ func (h *Hook) Leases(bridges ...string) ([]Lease, error) {
 				}
 				if spec.Host("", l.MAC) != nil {
 					row.Kind = "reserved"
+				}
+			}
+			if l.IPv6 {
+				// dnsmasq keys a DHCPv6 lease by the client's DUID: it is a
+				// guest's when the DUID is made from its MAC, or when it
+				// carries the name the guest's entry gave.
+				for _, tap := range taps {
+					if e := entries[tap]; l.HasMAC(e.MAC) || (e.Name != "" && e.Name == l.Hostname) {
+						row.MAC, row.TAP, row.VM = e.MAC.String(), tap, vmOf(tap)
+						break
+					}
 				}
 			}
 			out = append(out, row)
@@ -355,11 +368,23 @@ func (h *Hook) guestAddr(r *state.Record, leases map[string][]dhcp.Lease) string
 		ls, _, _ = h.Kernel.DHCPLeases(r.Bridge)
 		leases[r.Bridge] = ls
 	}
-	now := h.now()
+	mac, err := net.ParseMAC(r.GuestMAC)
+	if err != nil {
+		return ""
+	}
+	// Its DHCPv4 address, else (a bridge with DHCPv6 alone) the first of
+	// its DHCPv6 leases.
+	now, v6 := h.now(), ""
 	for _, l := range ls {
-		if !l.IPv6 && l.MAC.String() == r.GuestMAC && !l.Expired(now) {
+		if !l.HasMAC(mac) || l.Expired(now) {
+			continue
+		}
+		if !l.IPv6 {
 			return l.IP.String()
 		}
+		if v6 == "" {
+			v6 = l.IP.String()
+		}
 	}
-	return ""
+	return v6
 }

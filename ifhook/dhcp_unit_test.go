@@ -113,6 +113,12 @@ func TestHookDHCP(t *testing.T) {
 		t.Fatalf("leases: %+v, %v", ls, err)
 	}
 	for _, l := range ls {
+		if strings.HasPrefix(l.IP, "fd00:") {
+			if want := map[string]string{"fd00:110::1001": "vnet0", "fd00:110::1002": "vnet0", "fd00:110::1003": ""}[l.IP]; l.TAP != want || (want != "" && (l.VM != "first" || l.MAC != first.MAC.String())) || l.Kind != "dynamic" {
+				t.Errorf("DHCPv6 lease %+v: want it on TAP %q", l, want)
+			}
+			continue
+		}
 		switch l.TAP {
 		case "vnet0":
 			if l.VM != "first" || l.Kind != "reserved" || l.State != "leased" || l.Expiry == nil {
@@ -177,5 +183,39 @@ func TestHookDHCP(t *testing.T) {
 	}
 	if _, ok, _ := m.DHCPHost("br-dh", "vnet0"); !ok {
 		t.Fatal("gc took an entry its record accounts for")
+	}
+}
+
+// TestHookDHCPv6Only: on a bridge with DHCPv6 alone no address is reserved
+// (the record has none); `list` shows the guest's DHCPv6 lease, known by
+// a DUID made from its MAC, and ifdown releases it.
+func TestHookDHCPv6Only(t *testing.T) {
+	m := unitModel(unitTAP())
+	h, _ := unitHook(t, m, `bridge = "br-v6"
+[bridges.br-v6]
+model = "routed"
+address = "fd00:111::1/64"
+[bridges.br-v6.dhcp]
+ipv6 = "dhcpv6"
+`)
+	first := Guest{VM: "first", MAC: mustMAC("52:54:00:00:00:01")}
+	h.cfg.Guest = guests(map[string]Guest{"vnet0": first})
+	if _, err := h.Up("vnet0"); err != nil {
+		t.Fatal(err)
+	}
+	const duid = "00:03:00:01:52:54:00:00:00:01"
+	m.SetLeases("br-v6",
+		dhcp.Lease{IPv6: true, Expiry: unitNow.Add(time.Hour), IP: netip.MustParseAddr("fd00:111::1abc"), ClientID: duid, IAID: 1, ServerDUID: duid},
+		dhcp.Lease{IPv6: true, Expiry: unitNow.Add(-time.Hour), IP: netip.MustParseAddr("fd00:111::1abd"), ClientID: duid, IAID: 2, ServerDUID: duid})
+	list, err := h.List()
+	if err != nil || len(list) != 1 || list[0].Address != "fd00:111::1abc" {
+		t.Fatalf("list: %+v, %v: want the live DHCPv6 lease as its address", list, err)
+	}
+	p, err := h.Down("vnet0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.Lines()[0], "dhcp_release6 --iface br-v6 --client-id "+duid+" --server-id "+duid+" --iaid 1 --ip fd00:111::1abc") || strings.Contains(p.Lines()[0], "1abd") {
+		t.Fatalf("down: %v, want the live lease released and not the expired one", p.Lines())
 	}
 }
