@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -183,7 +184,9 @@ func (s *DelDHCPHost) String() string {
 	fmt.Fprintf(&b, "rm %s; kill -HUP $(cat %s.pid)", hostsPath(s.Dir, s.Bridge, s.TAP), s.Bridge)
 	for _, r := range s.Releases {
 		if r.IP.Is6() {
-			fmt.Fprintf(&b, "; dhcp_release6 --iface %s --client-id %s --server-id %s --iaid %d --ip %s", escape.String(s.Bridge), hexColons(r.ClientID), hexColons(r.ServerDUID), r.IAID, r.IP)
+			// DUIDs in colon hex, as dhcp_release6 takes them (and as a
+			// HardwareAddr of any length prints).
+			fmt.Fprintf(&b, "; dhcp_release6 --iface %s --client-id %s --server-id %s --iaid %d --ip %s", escape.String(s.Bridge), net.HardwareAddr(r.ClientID), net.HardwareAddr(r.ServerDUID), r.IAID, r.IP)
 			continue
 		}
 		fmt.Fprintf(&b, "; dhcp_release %s %s %s", escape.String(s.Bridge), r.IP, r.MAC)
@@ -225,16 +228,4 @@ func hostErr(err error, s Step, what string) error {
 		return nil
 	}
 	return exit.As(exit.KindOf(err), fmt.Errorf("%s%s: %w", what, s, err))
-}
-
-// hexColons renders a DUID as dnsmasq's tools take it: "00:01:00:01:…".
-func hexColons(b []byte) string {
-	var sb strings.Builder
-	for i, c := range b {
-		if i > 0 {
-			sb.WriteByte(':')
-		}
-		fmt.Fprintf(&sb, "%02x", c)
-	}
-	return sb.String()
 }
