@@ -76,13 +76,8 @@ func (h *Hook) down(tap string) (*TAPPlan, error) {
 	defer func() { lock.Unlock() }()
 	h.signals.Hold()
 	defer h.signals.Release()
-	if h.State.Inflight() {
-		if err := h.exclusive(&lock); err != nil {
-			return nil, err
-		}
-		if err := h.Bridges.Recover(); err != nil {
-			return nil, err
-		}
+	if err := h.finishKilled(&lock); err != nil {
+		return nil, err
 	}
 	p, rec, err := h.planDown(tap, true)
 	if err != nil {

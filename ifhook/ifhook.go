@@ -232,6 +232,19 @@ func (h *Hook) takeLock(take func(time.Duration) (*state.Lock, error)) (*state.L
 	return lock, err
 }
 
+// finishKilled finishes or undoes what a killed run left half done (a
+// bridge journal still in flight) before a TAP change plans against the
+// host: under the exclusive lock, which it leaves held.
+func (h *Hook) finishKilled(lock **state.Lock) error {
+	if !h.State.Inflight() {
+		return nil
+	}
+	if err := h.exclusive(lock); err != nil {
+		return err
+	}
+	return h.Bridges.Recover()
+}
+
 // exclusive makes a held lock exclusive, for what changes more than the
 // TAP: flock cannot upgrade in place, so the shared lock is let go first,
 // and whatever was observed under it must be observed again.

@@ -255,13 +255,8 @@ func (h *Hook) up(tap string) (*TAPPlan, error) {
 	// between two and undoes it.
 	h.signals.Hold()
 	defer h.signals.Release()
-	if h.State.Inflight() {
-		if err := h.exclusive(&lock); err != nil {
-			return nil, err
-		}
-		if err := h.Bridges.Recover(); err != nil {
-			return nil, err
-		}
+	if err := h.finishKilled(&lock); err != nil {
+		return nil, err
 	}
 	p, err := h.planUp(tap, g, false)
 	if err == nil && p.Makes != nil && lock.Shared {

@@ -246,6 +246,36 @@ func (j *setupJournal) Abort(undone bool) error {
 	return exit.Join(err, j.m.State.ClearInflight())
 }
 
+// begin starts a change of bridges (op names it in errors; what, in the
+// refusal without CAP_NET_ADMIN): the exclusive lock taken, signals caught
+// so they stop the plan between two steps, and what a killed run left
+// finished or undone. end lets go of both.
+func (m *Manager) begin(op, what string) (end func(), err error) {
+	if err := m.needAdmin(what); err != nil {
+		return nil, exit.Op(op, "", err)
+	}
+	lock, err := m.Lock()
+	if err != nil {
+		return nil, exit.Op(op, "", err)
+	}
+	m.Signals.Catch()
+	end = func() {
+		m.Signals.Release()
+		lock.Unlock()
+	}
+	ok := false
+	defer func() {
+		if !ok { // an error, or a panic, in the recovery
+			end()
+		}
+	}()
+	if err := m.recover(); err != nil {
+		return nil, exit.Op(op, "", err)
+	}
+	ok = true
+	return end, nil
+}
+
 // Setup makes the policy's bridges now (all when names is empty), or
 // completes those that exist, all or nothing per bridge. It returns the
 // plans it applied.
@@ -254,19 +284,11 @@ func (m *Manager) Setup(names ...string) ([]*Plan, error) {
 	if err != nil {
 		return nil, exit.Op("setup", "", err)
 	}
-	if err := m.needAdmin("set up bridges"); err != nil {
-		return nil, exit.Op("setup", "", err)
-	}
-	lock, err := m.Lock()
+	end, err := m.begin("setup", "set up bridges")
 	if err != nil {
-		return nil, exit.Op("setup", "", err)
+		return nil, err
 	}
-	defer lock.Unlock()
-	m.Signals.Catch()
-	defer m.Signals.Release()
-	if err := m.recover(); err != nil {
-		return nil, exit.Op("setup", "", err)
-	}
+	defer end()
 	var plans []*Plan
 	for _, spec := range specs {
 		p, err := m.setupOne(spec)

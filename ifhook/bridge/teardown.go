@@ -231,19 +231,11 @@ func (j *teardownJournal) Abort(bool) error {
 // with none). A bridge already torn down, or never made, is a note, not an
 // error: the state asked for is reached.
 func (m *Manager) Teardown(force bool, names ...string) ([]*Plan, error) {
-	if err := m.needAdmin("tear down bridges"); err != nil {
-		return nil, exit.Op("teardown", "", err)
-	}
-	lock, err := m.Lock()
+	end, err := m.begin("teardown", "tear down bridges")
 	if err != nil {
-		return nil, exit.Op("teardown", "", err)
+		return nil, err
 	}
-	defer lock.Unlock()
-	m.Signals.Catch()
-	defer m.Signals.Release()
-	if err := m.recover(); err != nil {
-		return nil, exit.Op("teardown", "", err)
-	}
+	defer end()
 	if len(names) == 0 {
 		recs, err := m.State.ListBridges()
 		if err != nil {
